@@ -1,0 +1,69 @@
+# slotguard: the newcomer's two commands are `make demo` and `make test`; both run `setup` first.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SG := $(VENV)/bin/slotguard
+STAMP := $(VENV)/.installed
+MODEL := models/artifacts/default/model.joblib
+# the default model is rebuilt reproducibly from this simulated world
+MODEL_SEED ?= 20260301
+MODEL_ACCOUNTS ?= 4000
+MODEL_DAYS ?= 10
+
+.PHONY: help setup model demo test test-fast test-integration lint bench quality clean
+
+help:
+	@echo "make demo    simulate a world, detect scalpers in it, evaluate and show flagged accounts"
+	@echo "make test    lint, type-check, fast tests, then integration tests against real services"
+	@echo "make bench   speed and memory benchmarks (ratios against a baseline in the same run)"
+	@echo "make quality detection quality on fresh seeds and mixes (not the training world)"
+	@echo "make setup   create .venv with slotguard and its dev tools, build the default model"
+	@echo "make model   rebuild the default model from the simulator (seed $(MODEL_SEED))"
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || scripts/ensure-apt.sh python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP) $(MODEL)
+
+$(MODEL): $(STAMP)
+	$(SG) simulate --seed $(MODEL_SEED) --accounts $(MODEL_ACCOUNTS) --days $(MODEL_DAYS) --out var/train-world
+	$(SG) simulate --seed $$(( $(MODEL_SEED) + 1 )) --accounts $$(( $(MODEL_ACCOUNTS) / 2 )) --days $(MODEL_DAYS) --out var/validation-world
+	$(SG) train var/train-world --validate var/validation-world --out models/artifacts/default --seed $(MODEL_SEED)
+
+model:
+	rm -f $(MODEL)
+	$(MAKE) $(MODEL)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not integration"
+
+test-integration: setup
+	scripts/ensure-apt.sh clickhouse-server clickhouse-client
+	$(VENV)/bin/pytest -q -m integration
+
+test: lint test-fast test-integration
+
+demo: setup
+	scripts/demo.sh
+
+bench: setup
+	$(PY) -m tests.bench.run
+
+quality: setup
+	$(PY) -m tests.bench.quality
+
+clean:
+	rm -rf $(VENV) var models/artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Acting on verdicts: metrics, alert rules and flag sinks."""

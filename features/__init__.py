@@ -1,0 +1,1 @@
+"""Behavioural features: the pure core (entity steps over MutableMapping state) and its runners."""

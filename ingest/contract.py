@@ -1,0 +1,181 @@
+"""Booking-event contract v1 as typed structs, and a fast validating decoder.
+
+The contract lives in ``shared/contract/booking-events.md``. Every event is one JSON object;
+``type`` selects the struct. Decoding is a single pass of ``msgspec`` (parse and type-check
+together), followed by the few checks msgspec cannot express (a UTC offset on timestamps, a
+plausible year, a well-formed IP address). Unknown fields are accepted and ignored here; the
+raw line is what keeps them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import Annotated, Final, Literal, Union
+
+import msgspec
+from msgspec import Meta, Struct
+
+CONTRACT_VERSION: Final = 1
+
+EventId = Annotated[str, Meta(min_length=1, max_length=64)]
+NonEmpty = Annotated[str, Meta(min_length=1)]
+Count = Annotated[int, Meta(ge=0)]
+Asn = Annotated[int, Meta(ge=0, le=4_294_967_295)]
+
+#: Timestamps outside these years are "impossible" (a broken clock, a unit mix-up), not events.
+MIN_YEAR: Final = 2000
+MAX_YEAR: Final = 2100
+
+
+class Event(Struct, tag_field="type", kw_only=True, frozen=True, omit_defaults=True):
+    """Fields present on every event (contract v1)."""
+
+    event_id: EventId
+    ts: datetime
+    site: NonEmpty
+    session_id: str | None = None
+    ip: str | None = None
+    asn: Asn | None = None
+    user_agent: str | None = None
+    device_id: str | None = None
+
+
+class AccountCreated(Event, tag="account_created", frozen=True):
+    account_id: NonEmpty
+    email_hash: NonEmpty
+    phone_hash: str | None = None
+    email_domain: str | None = None
+
+
+class Login(Event, tag="login", frozen=True):
+    account_id: NonEmpty
+    success: bool
+
+
+class SlotSearch(Event, tag="slot_search", frozen=True):
+    account_id: NonEmpty
+    service: str
+    results: Count
+
+
+class SlotReleased(Event, tag="slot_released", frozen=True):
+    """A slot became bookable; a system event, so it carries no account."""
+
+    slot_id: NonEmpty
+    service: str
+    slot_start: datetime
+    reason: Literal["opening", "cancellation"]
+    account_id: str | None = None
+
+
+class BookingCreated(Event, tag="booking_created", frozen=True):
+    account_id: NonEmpty
+    booking_id: NonEmpty
+    slot_id: NonEmpty
+    service: str
+    slot_start: datetime
+    applicant_id: NonEmpty
+
+
+class BookingCancelled(Event, tag="booking_cancelled", frozen=True):
+    account_id: NonEmpty
+    booking_id: NonEmpty
+    slot_id: NonEmpty
+
+
+class BookingModified(Event, tag="booking_modified", frozen=True):
+    account_id: NonEmpty
+    booking_id: NonEmpty
+    applicant_id: NonEmpty
+
+
+class BookingAttended(Event, tag="booking_attended", frozen=True):
+    account_id: NonEmpty
+    booking_id: NonEmpty
+
+
+class BookingNoShow(Event, tag="booking_no_show", frozen=True):
+    account_id: NonEmpty
+    booking_id: NonEmpty
+
+
+AnyEvent = Union[
+    AccountCreated,
+    Login,
+    SlotSearch,
+    SlotReleased,
+    BookingCreated,
+    BookingCancelled,
+    BookingModified,
+    BookingAttended,
+    BookingNoShow,
+]
+
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+}
+
+
+class ContractError(ValueError):
+    """An input line that does not satisfy contract v1; the message is the dead-letter reason."""
+
+
+_decoder = msgspec.json.Decoder(AnyEvent)
+_encoder = msgspec.json.Encoder()
+_valid_ips: dict[str, bool] = {}
+_IP_CACHE_MAX: Final = 1 << 16
+
+
+def _ip_ok(ip: str) -> bool:
+    known = _valid_ips.get(ip)
+    if known is None:
+        try:
+            ipaddress.ip_address(ip)
+            known = True
+        except ValueError:
+            known = False
+        if len(_valid_ips) >= _IP_CACHE_MAX:
+            _valid_ips.clear()
+        _valid_ips[ip] = known
+    return known
+
+
+def _check_time(value: datetime, field: str) -> None:
+    if value.tzinfo is None:
+        raise ContractError(f"`{field}` has no UTC offset (RFC 3339 requires one): {value.isoformat()}")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ContractError(f"`{field}` is outside {MIN_YEAR}-{MAX_YEAR}: {value.isoformat()}")
+
+
+def check(event: AnyEvent) -> AnyEvent:
+    """Apply the checks msgspec cannot express; raise ContractError on the first failure."""
+    _check_time(event.ts, "ts")
+    start = getattr(event, "slot_start", None)
+    if start is not None:
+        _check_time(start, "slot_start")
+    if event.ip is not None and not _ip_ok(event.ip):
+        raise ContractError(f"`ip` is not an IPv4 or IPv6 address: {event.ip!r}")
+    return event
+
+
+def decode(line: bytes | str) -> AnyEvent:
+    """Decode and validate one JSON line; raise ContractError with a readable reason."""
+    try:
+        event = _decoder.decode(line)
+    except msgspec.ValidationError as exc:
+        raise ContractError(f"invalid event: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ContractError(f"unparsable JSON: {exc}") from None
+    return check(event)
+
+
+def encode(event: Event) -> bytes:
+    """Serialise an event back to contract JSON (used by the simulator and producers)."""
+    return _encoder.encode(event)
+
+
+def event_time(event: Event) -> float:
+    """Event time as POSIX seconds."""
+    return event.ts.timestamp()

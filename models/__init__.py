@@ -1,0 +1,1 @@
+"""Scoring side of slotguard: the scikit-learn anomaly model, thresholds, explanations, artifacts."""
