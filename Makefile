@@ -9,10 +9,12 @@ PY := $(VENV)/bin/python
 SG := $(VENV)/bin/slotguard
 STAMP := $(VENV)/.installed
 MODEL := models/artifacts/default/model.joblib
-# the default model is rebuilt reproducibly from this simulated world
+# the default model is rebuilt reproducibly from these simulated worlds (seed offset:mix)
 MODEL_SEED ?= 20260301
-MODEL_ACCOUNTS ?= 4000
+MODEL_ACCOUNTS ?= 3000
 MODEL_DAYS ?= 10
+MODEL_WORLDS := 0:default 1:default 2:legit-heavy 3:farm-heavy 4:human-heavy 5:bot-heavy
+MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py ingest/simulator/*.py)
 
 .PHONY: help setup model demo test test-fast test-integration lint bench quality clean
 
@@ -33,10 +35,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) $(MODEL)
 
-$(MODEL): $(STAMP)
-	$(SG) simulate --seed $(MODEL_SEED) --accounts $(MODEL_ACCOUNTS) --days $(MODEL_DAYS) --out var/train-world
-	$(SG) simulate --seed $$(( $(MODEL_SEED) + 1 )) --accounts $$(( $(MODEL_ACCOUNTS) / 2 )) --days $(MODEL_DAYS) --out var/validation-world
-	$(SG) train var/train-world --validate var/validation-world --out models/artifacts/default --seed $(MODEL_SEED)
+$(MODEL): $(STAMP) $(MODEL_SOURCES)
+	@set -e; worlds=""; for spec in $(MODEL_WORLDS); do \
+	  offset=$${spec%%:*}; mix=$${spec#*:}; dir=var/model-worlds/$$mix-$$offset; \
+	  $(SG) simulate --seed $$(( $(MODEL_SEED) + offset )) --accounts $(MODEL_ACCOUNTS) --days $(MODEL_DAYS) \
+	    --mix $$mix --out $$dir >/dev/null; worlds="$$worlds $$dir"; done; \
+	$(SG) simulate --seed $$(( $(MODEL_SEED) + 100 )) --accounts $(MODEL_ACCOUNTS) --days $(MODEL_DAYS) \
+	  --out var/model-worlds/validation >/dev/null; \
+	$(SG) train $$worlds --validate var/model-worlds/validation --out models/artifacts/default
 
 model:
 	rm -f $(MODEL)

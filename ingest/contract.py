@@ -119,7 +119,14 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
 
 
 class ContractError(ValueError):
-    """An input line that does not satisfy contract v1; the message is the dead-letter reason."""
+    """An input line that does not satisfy contract v1; the message is the dead-letter reason.
+
+    ``kind`` groups reasons for summaries: ``unparsable``, ``invalid``, ``timestamp``, ``address``.
+    """
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 _decoder = msgspec.json.Decoder(AnyEvent)
@@ -144,9 +151,11 @@ def _ip_ok(ip: str) -> bool:
 
 def _check_time(value: datetime, field: str) -> None:
     if value.tzinfo is None:
-        raise ContractError(f"`{field}` has no UTC offset (RFC 3339 requires one): {value.isoformat()}")
+        raise ContractError(
+            f"`{field}` has no UTC offset (RFC 3339 requires one): {value.isoformat()}", "timestamp"
+        )
     if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ContractError(f"`{field}` is outside {MIN_YEAR}-{MAX_YEAR}: {value.isoformat()}")
+        raise ContractError(f"`{field}` is outside {MIN_YEAR}-{MAX_YEAR}: {value.isoformat()}", "timestamp")
 
 
 def check(event: AnyEvent) -> AnyEvent:
@@ -156,7 +165,7 @@ def check(event: AnyEvent) -> AnyEvent:
     if start is not None:
         _check_time(start, "slot_start")
     if event.ip is not None and not _ip_ok(event.ip):
-        raise ContractError(f"`ip` is not an IPv4 or IPv6 address: {event.ip!r}")
+        raise ContractError(f"`ip` is not an IPv4 or IPv6 address: {event.ip!r}", "address")
     return event
 
 
@@ -165,9 +174,11 @@ def decode(line: bytes | str) -> AnyEvent:
     try:
         event = _decoder.decode(line)
     except msgspec.ValidationError as exc:
-        raise ContractError(f"invalid event: {exc}") from None
+        text = str(exc)
+        kind = "timestamp" if "datetime" in text else "invalid"
+        raise ContractError(f"invalid event: {text}", kind) from None
     except msgspec.DecodeError as exc:
-        raise ContractError(f"unparsable JSON: {exc}") from None
+        raise ContractError(f"unparsable JSON: {exc}", "unparsable") from None
     return check(event)
 
 

@@ -25,6 +25,11 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "features": "features",
     "model": "model_info",
+    "flagged": "flagged",
+    "account": "account",
+    "decide": "decide",
+    "retention": "retention",
+    "store": "store",
 }
 
 EPILOG = """\

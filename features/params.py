@@ -1,0 +1,51 @@
+"""Definitional constants of the features: changing one changes what a feature means.
+
+They are part of the feature-set hash stored with every model, so a model is never served
+features computed under different definitions than the ones it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from features.config import DAY
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Thresholds and windows the feature definitions use."""
+
+    #: a booking within this many seconds of the slot becoming free is "fast" (no human does it)
+    fast_booking_s: float = 2.0
+    #: a booking this soon after the search that showed the slot was picked by a script
+    instant_pick_s: float = 1.5
+    #: a booking is timed from a search of the account's at most this long before it
+    pick_window_s: float = 600.0
+    #: a cancel followed by another account's booking of the same slot within this is a handoff
+    handoff_window_s: float = 120.0
+    #: an hour with at least this many searches is an hour of polling
+    poll_min_per_hour: int = 60
+    #: local hours [start, end) count as night
+    night_start_h: int = 0
+    night_end_h: int = 6
+    #: a pause longer than this between searches ends a search session (not an interval)
+    search_gap_max_s: float = 600.0
+    #: polling-hour counters halve over this much event time
+    poll_half_life_s: float = 3.5 * DAY
+    #: account creations from one network within this window form a burst
+    burst_window_s: float = 600.0
+    #: an account re-announces its device/address to the entity step at most this often
+    link_refresh_s: float = 3600.0
+    #: an applicant booked at least this many times (or by two accounts) is a shared identity
+    applicant_shared_bookings: int = 3
+    #: an open booking with no outcome is forgotten this long after its appointment
+    open_booking_grace_s: float = 2 * DAY
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+PARAMS = FeatureParams()
+
+#: sharing counts are reported to accounts when they reach one of these (bounded fan-out)
+LINK_REPORT_STEPS = frozenset({2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256})

@@ -1,0 +1,175 @@
+"""Per-entity state records and the set of stores the core reads and writes.
+
+Every record is a small mutable ``msgspec.Struct`` with bounded contents (capped dicts and lists),
+so a store can be a plain ``dict`` (embedded runner) or a Faust table (streaming runner): the core
+only ever does ``store.get(key)``, ``store[key] = value`` and ``del store[key]`` on them, and
+writes a record back after mutating it so that changelogged tables see the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+import msgspec
+from msgspec import Struct
+
+#: open bookings remembered per account (an association may hold dozens; bots hundreds)
+MAX_OPEN_BOOKINGS = 256
+#: accounts remembered per device / address / applicant
+MAX_LINKED_ACCOUNTS = 256
+#: creation times remembered per network
+MAX_CREATIONS = 256
+#: recent release-to-booking reaction times (and search-to-booking times) kept for the median
+MAX_REACTIONS = 16
+
+
+class OpenBooking(Struct, array_like=True):
+    """A booking the account holds: enough to explain what later happens to it."""
+
+    slot_id: str
+    applicant_id: str
+    created_t: float
+    slot_start_t: float
+    modified: bool = False
+    #: seconds from the search that showed a free slot to this booking; -1 if not picked from one
+    pick_s: float = -1.0
+
+
+class AccountState(Struct, array_like=True):
+    """Everything the account-keyed step knows about one account."""
+
+    site: str = ""
+    first_t: float = 0.0
+    last_t: float = 0.0
+    tz_offset: float = 0.0
+    created_t: float = -1.0
+    events: int = 0
+    failed_logins: int = 0
+    # searching: counts, interval statistics (Welford), hourly polling buckets
+    searches: int = 0
+    last_search_t: float = -1.0
+    #: start of the current run of searches showing free slots (-1: the last search showed none)
+    last_hit_t: float = -1.0
+    prev_hit_t: float = -1.0
+    hit_open: bool = False
+    gap_n: int = 0
+    gap_mean: float = 0.0
+    gap_m2: float = 0.0
+    hour_idx: int = -1
+    hour_n: int = 0
+    poll_hours: float = 0.0
+    night_poll_hours: float = 0.0
+    poll_decay_t: float = 0.0
+    poll_hours_total: int = 0
+    night_poll_hours_total: int = 0
+    first_poll_t: float = -1.0
+    last_poll_t: float = -1.0
+    # network and client
+    addr_events: int = 0
+    addr_changes: int = 0
+    last_addr: str = ""
+    last_device: str = ""
+    last_link_t: float = -1.0
+    asn_events: int = 0
+    datacenter_events: int = 0
+    ua_events: int = 0
+    automation_ua_events: int = 0
+    device_accounts: int = 1
+    datacenter_address_accounts: int = 1
+    domain_accounts: int = 1
+    phone_accounts: int = 1
+    #: resale and no-show events of other accounts on this account's devices
+    linked_evidence: int = 0
+    creation_burst: int = 1
+    # bookings and their outcomes
+    bookings: int = 0
+    picks: list[float] = msgspec.field(default_factory=list)
+    instant_picks: int = 0
+    timed_bookings: int = 0
+    fast_bookings: int = 0
+    reactions: list[float] = msgspec.field(default_factory=list)
+    open: dict[str, OpenBooking] = msgspec.field(default_factory=dict)
+    peak_open: int = 0
+    applicants: int = 0
+    cancellations: int = 0
+    attended: int = 0
+    no_shows: int = 0
+    modifications: int = 0
+    modified_then_attended: int = 0
+    reused_applicants: int = 0
+    # handoffs: this account released a slot another account took moments later, or the reverse
+    handoffs_out: int = 0
+    handoff_out_gap_sum: float = 0.0
+    handoff_out_example: str = ""
+    handoff_takers: list[str] = msgspec.field(default_factory=list)
+    handoffs_in: int = 0
+    handoff_givers: list[str] = msgspec.field(default_factory=list)
+
+
+class SlotState(Struct, array_like=True):
+    """One slot: when it last became free, who last cancelled it, who holds it."""
+
+    last_t: float = 0.0
+    slot_start_t: float = 0.0
+    released_t: float = -1.0
+    release_reason: str = ""
+    canceller: str = ""
+    cancel_t: float = -1.0
+    holder: str = ""
+
+
+class LinkState(Struct, array_like=True):
+    """Something accounts can share (device, address, e-mail domain, phone): who used it, and when."""
+
+    last_t: float = 0.0
+    datacenter: bool = False
+    accounts: dict[str, float] = msgspec.field(default_factory=dict)
+    reported: int = 1
+    #: resale and no-show events per account seen on it (devices only)
+    evidence: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+class NetworkState(Struct, array_like=True):
+    """A network prefix: recent account creations from it (for creation bursts)."""
+
+    last_t: float = 0.0
+    creations: list[tuple[float, str]] = msgspec.field(default_factory=list)
+
+
+class ApplicantState(Struct, array_like=True):
+    """An applicant identity (a keyed hash): which accounts booked for it, how often."""
+
+    last_t: float = 0.0
+    bookings: int = 0
+    accounts: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+ENTITY_STATE_TYPES: dict[str, type[Struct]] = {
+    "accounts": AccountState,
+    "slots": SlotState,
+    "devices": LinkState,
+    "addresses": LinkState,
+    "domains": LinkState,
+    "phones": LinkState,
+    "networks": NetworkState,
+    "applicants": ApplicantState,
+}
+
+
+@dataclass
+class Stores:
+    """One mapping per entity kind. Plain dicts by default; any MutableMapping works."""
+
+    accounts: MutableMapping[str, AccountState] = field(default_factory=dict)
+    slots: MutableMapping[str, SlotState] = field(default_factory=dict)
+    devices: MutableMapping[str, LinkState] = field(default_factory=dict)
+    addresses: MutableMapping[str, LinkState] = field(default_factory=dict)
+    domains: MutableMapping[str, LinkState] = field(default_factory=dict)
+    phones: MutableMapping[str, LinkState] = field(default_factory=dict)
+    networks: MutableMapping[str, NetworkState] = field(default_factory=dict)
+    applicants: MutableMapping[str, ApplicantState] = field(default_factory=dict)
+
+    def sizes(self) -> dict[str, int]:
+        """Entries per store (for summaries and memory checks)."""
+        return {name: len(getattr(self, name)) for name in ENTITY_STATE_TYPES}

@@ -1,0 +1,43 @@
+"""Labelled booking-traffic simulator: a discrete-event world of applicants, associations and scalpers.
+
+Quick use::
+
+    from ingest.simulator import WorldParams, generate, simulate
+
+    run = generate(WorldParams(seed=7, accounts=500, days=3))
+    lines = list(run.events)          # contract-v1 JSON lines (bytes), sorted by (ts, event_id)
+    labels = run.labels()             # one dict per account seen in the events
+    summary = run.summary()           # what world.json holds
+
+    simulate(WorldParams(seed=7), Path("var/world"))   # events.jsonl, labels.jsonl, world.json
+
+See README.md in this package for the world model, the roles and how labels are defined.
+"""
+
+from ingest.simulator.params import Draws, WorldParams
+from ingest.simulator.roles import (
+    LEGIT_ROLES,
+    MIXES,
+    ROLE_DESCRIPTIONS,
+    ROLES,
+    SCALPER_ROLES,
+    MixError,
+    parse_mix,
+)
+from ingest.simulator.run import WorldRun, describe, generate, simulate
+
+__all__ = [
+    "LEGIT_ROLES",
+    "MIXES",
+    "ROLES",
+    "ROLE_DESCRIPTIONS",
+    "SCALPER_ROLES",
+    "Draws",
+    "MixError",
+    "WorldParams",
+    "WorldRun",
+    "describe",
+    "generate",
+    "parse_mix",
+    "simulate",
+]

@@ -1,0 +1,1 @@
+"""One module per ``slotguard`` sub-command (see ``slotguard.cli``)."""

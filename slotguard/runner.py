@@ -1,0 +1,200 @@
+"""The detection run: reader -> engine (feature core) -> detector -> verdicts, dead letters, history.
+
+This is wiring only: every decision lives in ``ingest``, ``features`` and ``models``. It is the
+same path for ``slotguard detect``, the demo and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import msgspec
+import numpy as np
+
+from features.engine import EmbeddedEngine, EngineStats, FeatureBatch
+from features.records import Snapshot
+from features.registry import FEATURE_NAMES
+from ingest.contract import AnyEvent
+from ingest.deadletter import DeadLetter
+from ingest.pseudonym import Pseudonymizer
+from ingest.reader import EventReader, ReadStats, open_source
+from models.artifact import ModelArtifact
+from models.detector import Detector
+from models.records import Flag, Verdict
+from slotguard.config import Settings
+
+logger = logging.getLogger(__name__)
+
+#: events are handed to the history writer in chunks of this many
+EVENT_CHUNK = 4096
+
+
+class HistorySink(Protocol):
+    """What the run needs from a history store writer (see ``storage``)."""
+
+    def add_events(self, events: Sequence[AnyEvent], raws: Sequence[str]) -> None: ...
+    def add_dead_letters(self, rows: Sequence[DeadLetter]) -> None: ...
+    def add_snapshots(
+        self, rows: Sequence[Snapshot], scores: Sequence[float], model_version: str, feature_names: Sequence[str]
+    ) -> None: ...
+    def add_verdicts(self, rows: Sequence[Verdict]) -> None: ...
+    def add_flags(self, rows: Sequence[Flag]) -> None: ...
+    def close(self) -> Any: ...
+
+
+@dataclass
+class RunSummary:
+    """What happened in one detection run."""
+
+    read: ReadStats
+    engine: EngineStats
+    accounts: int
+    flagged: int
+    model_version: str
+    threshold: float
+    seconds: float
+    dead_letters_path: str | None = None
+    history: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events_read": self.read.lines - self.read.blank,
+            "valid": self.read.valid,
+            "invalid": self.read.invalid,
+            "invalid_by_kind": dict(self.read.invalid_by_kind),
+            "duplicates": self.engine.duplicates,
+            "late": self.engine.late,
+            "applied": self.engine.applied,
+            "accounts": self.accounts,
+            "flagged": self.flagged,
+            "scoring_batches": self.engine.batches,
+            "scored_rows": self.engine.scored_rows,
+            "model_version": self.model_version,
+            "threshold": self.threshold,
+            "seconds": round(self.seconds, 3),
+            "dead_letters": self.dead_letters_path,
+            "history": self.history,
+        }
+
+
+class _DeadLetterFile:
+    """Writes dead letters as JSON Lines, creating the file only when the first one arrives."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._stream: BinaryIO | None = None
+        self._encoder = msgspec.json.Encoder()
+
+    def write(self, row: DeadLetter) -> None:
+        if self.path is None:
+            return
+        if self._stream is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream = self.path.open("wb")
+        self._stream.write(self._encoder.encode(row) + b"\n")
+
+    def close(self) -> str | None:
+        if self._stream is None:
+            return None
+        self._stream.close()
+        return str(self.path)
+
+
+def detect(
+    source: str | Path,
+    model: ModelArtifact,
+    settings: Settings,
+    *,
+    verdicts_out: BinaryIO | None,
+    dead_letters: Path | None,
+    history: HistorySink | None = None,
+    progress: bool = False,
+    pseudonymizer: Pseudonymizer | None = None,
+) -> tuple[RunSummary, Detector]:
+    """Run detection over a JSON Lines source; write verdicts and dead letters; return the summary."""
+    started = time.perf_counter()
+    dead_file = _DeadLetterFile(dead_letters)
+
+    def on_dead_letter(row: DeadLetter) -> None:
+        dead_file.write(row)
+        if history is not None:
+            history.add_dead_letters([row])
+
+    on_flag = None
+    on_scored = None
+    if history is not None:
+        sink = history
+
+        def on_flag(flag: Flag) -> None:
+            sink.add_flags([flag])
+
+        def on_scored(batch: FeatureBatch, scores: np.ndarray) -> None:
+            rows = [
+                Snapshot(a, s, t, tuple(v))
+                for a, s, t, v in zip(batch.account_ids, batch.sites, batch.times, batch.matrix.tolist(), strict=True)
+            ]
+            sink.add_snapshots(rows, scores.tolist(), model.version, FEATURE_NAMES)
+
+    detector = Detector(model, on_flag=on_flag, on_scored=on_scored)
+    engine = EmbeddedEngine.on_dicts(detector, settings.engine, pseudonymizer or settings.pseudonym_key)
+    stream, size = open_source(source)
+    reader = EventReader(stream, on_dead_letter, source_name=str(source))
+    bar = _progress(size, progress)
+    pending_events: list[AnyEvent] = []
+    pending_raws: list[str] = []
+    push = engine.push
+    try:
+        for count, (raw, event) in enumerate(reader, 1):
+            if push(event) and history is not None:
+                pending_events.append(event)
+                pending_raws.append(raw.decode())
+                if len(pending_events) >= EVENT_CHUNK:
+                    history.add_events(pending_events, pending_raws)
+                    pending_events, pending_raws = [], []
+            if bar is not None and count % 20_000 == 0:
+                bar.update(reader.stats.bytes_read - bar.n)
+        engine.finish()
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+        if bar is not None:
+            bar.update(reader.stats.bytes_read - bar.n)
+            bar.close()
+    results = list(detector.results())
+    if verdicts_out is not None:
+        encoder = msgspec.json.Encoder()
+        verdicts_out.write(b"".join(encoder.encode(v.contract_dict()) + b"\n" for v in results))
+        verdicts_out.flush()
+    report: dict[str, Any] = {}
+    if history is not None:
+        if pending_events:
+            history.add_events(pending_events, pending_raws)
+        history.add_verdicts(results)
+        closed = history.close()
+        report = closed.as_dict() if hasattr(closed, "as_dict") else dict(closed or {})
+    summary = RunSummary(
+        read=reader.stats,
+        engine=engine.stats,
+        accounts=len(results),
+        flagged=sum(1 for v in results if v.flagged),
+        model_version=model.version,
+        threshold=model.threshold,
+        seconds=time.perf_counter() - started,
+        dead_letters_path=dead_file.close(),
+        history=report,
+    )
+    return summary, detector
+
+
+def _progress(total: int | None, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="detect", file=sys.stderr, leave=False)
