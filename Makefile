@@ -54,7 +54,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test-fast: setup
-	$(VENV)/bin/pytest -q -m "not integration"
+	$(VENV)/bin/pytest -q -m "not integration" -p no:cacheprovider
 
 test-integration: setup
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
@@ -66,10 +66,13 @@ demo: setup
 	scripts/demo.sh
 
 bench: setup
-	$(PY) -m tests.bench.run
+	scripts/ensure-apt.sh clickhouse-server clickhouse-client
+	$(PY) -m tests.bench.detect_bench
+	$(PY) -m tests.bench.storage_bench
 
 quality: setup
 	$(PY) -m tests.bench.quality
 
 clean:
+	-scripts/clickhouse.sh stop
 	rm -rf $(VENV) var models/artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -14,8 +14,10 @@ class EngineConfig:
 
     #: events may arrive this late (event time) and still be applied in order
     lateness_s: float = 300.0
+    #: the reorder buffer is sorted and drained every this many events (1: at every event)
+    reorder_block: int = 1024
     #: dirty accounts are scored at least this often (event time)
-    score_interval_s: float = 60.0
+    score_interval_s: float = 300.0
     #: ... or as soon as this many accounts are waiting
     max_batch: int = 4096
     #: an event_id seen again within this horizon is a duplicate
@@ -25,4 +27,4 @@ class EngineConfig:
     #: device / address / applicant / network state idle this long is evicted
     entity_ttl_s: float = 14 * DAY
     #: how often eviction sweeps run
-    sweep_interval_s: float = 6 * HOUR
+    sweep_interval_s: float = 24 * HOUR

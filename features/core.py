@@ -22,7 +22,7 @@ from features.facts import (
     Linked,
     LinkedEvidence,
 )
-from features.infra import is_automation_agent, is_datacenter, is_public_mail_domain
+from features.infra import _AGENT_CACHE, DATACENTER_ASNS, is_automation_agent, is_public_mail_domain
 from features.params import LINK_REPORT_STEPS, PARAMS, FeatureParams
 from features.state import (
     MAX_CREATIONS,
@@ -82,12 +82,14 @@ class AccountUpdate:
         self.evidence = evidence
 
 
+#: what most events (a search, a login) report: nothing changed that anyone else must hear of
+QUIET = AccountUpdate(False, None, None, False)
+
+
 class FeatureCore:
     """Entity steps of the feature pipeline; see the module docstring."""
 
-    def __init__(
-        self, stores: Stores, pseudonymizer: Pseudonymizer, params: FeatureParams = PARAMS
-    ) -> None:
+    def __init__(self, stores: Stores, pseudonymizer: Pseudonymizer, params: FeatureParams = PARAMS) -> None:
         self.stores = stores
         self.params = params
         self.pseudonymizer = pseudonymizer
@@ -96,6 +98,8 @@ class FeatureCore:
         self._night = range(params.night_start_h, params.night_end_h)
         self._decay_rate = 1.0 / params.poll_half_life_s
         self._link_refresh = params.link_refresh_s
+        #: the pseudonymizer's own cache, read directly on the hot path
+        self._ip_names = pseudonymizer.known_ips
         self._link_stores = {
             "device": stores.devices,
             "address": stores.addresses,
@@ -119,35 +123,41 @@ class FeatureCore:
         st = accounts.get(account_id)
         dirty = st is None
         if st is None:
-            st = AccountState(site=ev.site, first_t=t, last_t=t)
-        st.events += 1
-        if t > st.last_t:
+            st = AccountState(site=ev.site, last_t=t)
+        elif t > st.last_t:
             st.last_t = t
         device = address = None
         datacenter = False
         refresh = t - st.last_link_t >= self._link_refresh
-        if ev.ip is not None:
-            addr = self.pseudonymizer.ip(ev.ip)
+        ip = ev.ip
+        if ip is not None:
+            addr = self._ip_names.get(ip) or self.pseudonymizer.ip(ip)
             st.addr_events += 1
-            if addr != st.last_addr:
-                if st.last_addr:
+            last_addr = st.last_addr
+            if addr != last_addr:
+                if last_addr:
                     st.addr_changes += 1
-                st.last_addr = addr
-                address = addr
+                st.last_addr = address = addr
             elif refresh:
                 address = addr
-        if ev.device_id is not None and (ev.device_id != st.last_device or refresh):
-            st.last_device = device = ev.device_id
+        device_id = ev.device_id
+        if device_id is not None and (refresh or device_id != st.last_device):
+            st.last_device = device = device_id
         if refresh and (device or address):
             st.last_link_t = t
-        if ev.asn is not None:
+        asn = ev.asn
+        if asn is not None:
             st.asn_events += 1
-            if is_datacenter(ev.asn):
+            if asn in DATACENTER_ASNS:
                 st.datacenter_events += 1
                 datacenter = True
-        if ev.user_agent is not None:
+        agent = ev.user_agent
+        if agent is not None:
             st.ua_events += 1
-            if is_automation_agent(ev.user_agent):
+            automated = _AGENT_CACHE.get(agent)
+            if automated is None:
+                automated = is_automation_agent(agent)
+            if automated:
                 st.automation_ua_events += 1
 
         evidence = False
@@ -180,11 +190,10 @@ class FeatureCore:
             st.open.pop(ev.booking_id, None)
             dirty = True
         elif type(ev) is AccountCreated:
-            st.created_t = t
             dirty = True
-        elif type(ev) is Login and not ev.success:
-            st.failed_logins += 1
         accounts[account_id] = st
+        if not (dirty or device or address or evidence):
+            return QUIET
         return AccountUpdate(dirty, device, address, datacenter, evidence)
 
     def _search(self, st: AccountState, ev: SlotSearch, t: float) -> bool:
@@ -209,15 +218,20 @@ class FeatureCore:
                 st.gap_m2 += delta * (gap - mean)
                 st.gap_mean = mean
                 st.gap_n = n
+        if st.hour_start_t <= t < st.hour_end_t:
+            st.hour_n += 1
+            return False
         offset = ev.ts.utcoffset()
         local = t + (offset.total_seconds() if offset is not None else 0.0)
         hour = int(local // 3600.0)
-        if hour == st.hour_idx:
+        if hour == st.hour_idx:  # an out-of-order search inside the same local hour
             st.hour_n += 1
             return False
         closed = self._close_hour(st, t)
         st.tz_offset = local - t
         st.hour_idx = hour
+        st.hour_start_t = hour * 3600.0 - st.tz_offset
+        st.hour_end_t = st.hour_start_t + 3600.0
         st.hour_n = 1
         return closed
 
@@ -264,8 +278,7 @@ class FeatureCore:
         if all(b.applicant_id != ev.applicant_id for b in held.values()):
             st.applicants += 1
         held[ev.booking_id] = OpenBooking(ev.slot_id, ev.applicant_id, t, ev.slot_start.timestamp(), pick_s=pick)
-        if len(held) > st.peak_open:
-            st.peak_open = len(held)
+        st.peak_open = max(st.peak_open, len(held))
 
     def prune_open(self, st: AccountState, now: float) -> None:
         """Forget open bookings whose appointment passed long ago without an outcome."""
@@ -281,7 +294,7 @@ class FeatureCore:
         account_id = fact.account_id
         st = accounts.get(account_id)
         if st is None:
-            st = AccountState(first_t=fact.t, last_t=fact.t)
+            st = AccountState(last_t=fact.t)
         elif fact.t > st.last_t:
             st.last_t = fact.t
         if type(fact) is BookingTimed:
@@ -414,9 +427,7 @@ class FeatureCore:
         total = sum(lk.evidence.values())
         self.stores.devices[device] = lk
         return [
-            LinkedEvidence(other, t, total - lk.evidence.get(other, 0))
-            for other in lk.accounts
-            if other != account_id
+            LinkedEvidence(other, t, total - lk.evidence.get(other, 0)) for other in lk.accounts if other != account_id
         ]
 
     # ------------------------------------------------------------------ network-keyed step
@@ -474,24 +485,28 @@ class FeatureCore:
     def apply(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> None:
         """Run every step an event concerns, applying facts at once (the embedded runner's path)."""
         update = self.account_event(ev, t)
-        facts: list[AnyFact] = []
         kind = type(ev)
+        if update is QUIET and (kind is SlotSearch or kind is Login):
+            return  # most events: a search or login that changed nothing anyone else must hear of
+        facts: list[AnyFact] = []
         if kind is not SlotSearch and kind is not Login:
             if kind is SlotReleased or kind is BookingCreated or kind is BookingCancelled:
                 facts = self.slot_event(ev, t)
             if kind is BookingCreated or kind is BookingModified:
                 facts += self.applicant_event(ev, t)  # type: ignore[arg-type]
-            elif kind is AccountCreated:
-                facts += self.creation_event(ev, t)  # type: ignore[arg-type]
-                facts += self.contact_links(ev, t)  # type: ignore[arg-type]
+            elif type(ev) is AccountCreated:
+                facts += self.creation_event(ev, t)
+                facts += self.contact_links(ev, t)
         if update is not None:
             account_id: str = ev.account_id  # type: ignore[assignment]
             if update.device is not None:
                 facts += self.link_event("device", update.device, account_id, t)
             if update.evidence:
                 facts += self._evidence_to_device(account_id, t)
-            if update.address is not None:
-                facts += self.link_event("address", update.address, account_id, t, update.datacenter)
+            if update.address is not None and update.datacenter:
+                # only data-centre addresses are tracked: residential and mobile ones are shared by
+                # whole neighbourhoods behind carrier NAT, and rotating proxies mint one per request
+                facts += self.link_event("address", update.address, account_id, t, True)
             if update.dirty:
                 dirty.add(account_id)
         for fact in facts:

@@ -10,7 +10,7 @@ idle state by event time. It knows nothing of models, storage or metrics: the ca
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,6 +58,10 @@ class EngineStats:
 BatchHandler = Callable[[FeatureBatch], None]
 
 
+def _event_time(item: tuple[float, str, AnyEvent]) -> float:
+    return item[0]
+
+
 class EmbeddedEngine:
     """Feeds events through the feature core and calls ``on_batch`` with batches to score."""
 
@@ -73,7 +77,9 @@ class EmbeddedEngine:
         self.config = config or EngineConfig()
         self.stats = EngineStats()
         self._dedup = Deduplicator(self.config.dedup_horizon_s)
+        self._seen_now = self._dedup.seen_now
         self._pending: list[tuple[float, str, AnyEvent]] = []
+        self._release_at = self.config.reorder_block
         self._max_t = float("-inf")
         self._applied_t = float("-inf")
         self._dirty: dict[str, None] = {}
@@ -92,20 +98,25 @@ class EmbeddedEngine:
 
     # -------------------------------------------------------------- input
     def push(self, ev: AnyEvent) -> bool:
-        """Accept one validated event; False if it is a duplicate (and was not applied)."""
-        t = ev.ts.timestamp()
-        if self._dedup.seen(ev.event_id, t):
+        """Accept one validated event; False if it is a duplicate (and was not applied).
+
+        Events wait in a buffer; every ``reorder_block`` events the buffer is sorted by
+        (event time, event_id) and those older than the newest event minus the lateness are
+        applied. Input that is almost in order costs a near-linear sort in C per block, instead of
+        a heap operation per event.
+        """
+        event_id = ev.event_id
+        if self._seen_now(event_id):
             self.stats.duplicates += 1
             return False
-        self.stats.accepted += 1
-        if t > self._max_t:
+        t = ev.ts.timestamp()
+        if t > self._max_t:  # noqa: PLR1730 (per event: a comparison is cheaper than a call to max)
             self._max_t = t
         pending = self._pending
-        heapq.heappush(pending, (t, ev.event_id, ev))
-        limit = self._max_t - self.config.lateness_s
-        while pending and pending[0][0] <= limit:
-            t0, _, first = heapq.heappop(pending)
-            self._apply(first, t0)
+        pending.append((t, event_id, ev))
+        if len(pending) >= self._release_at:
+            self._dedup.advance(self._max_t)
+            self._release(self._max_t - self.config.lateness_s)
         return True
 
     def run(self, events: Iterable[AnyEvent]) -> EngineStats:
@@ -117,29 +128,45 @@ class EmbeddedEngine:
 
     def finish(self) -> None:
         """Apply everything still held for reordering and score what is left."""
-        pending = self._pending
-        while pending:
-            t0, _, ev = heapq.heappop(pending)
-            self._apply(ev, t0)
+        self._release(float("inf"))
         self.flush()
 
     # -------------------------------------------------------------- core
-    def _apply(self, ev: AnyEvent, t: float) -> None:
-        if t < self._applied_t:
-            self.stats.late += 1
-        else:
-            self._applied_t = t
-        self.core.apply(ev, t, self._dirty_set)
-        self.stats.applied += 1
+    def _release(self, limit: float) -> None:
+        """Apply, in (event time, event_id) order, every buffered event at or before ``limit``."""
+        pending = self._pending
+        pending.sort()
+        cut = bisect.bisect_right(pending, limit, key=_event_time)
+        # events inside the lateness stay; the next drain waits for a whole new block
+        self._release_at = len(pending) - cut + self.config.reorder_block
+        if not cut:
+            return
+        self._pending = pending[cut:]
+        apply = self.core.apply
+        dirty_view, dirty = self._dirty_set, self._dirty
+        config, stats = self.config, self.stats
+        applied_t = self._applied_t
         if self._next_score_t is None:
-            self._next_score_t = t + self.config.score_interval_s
-            self._next_sweep_t = t + self.config.sweep_interval_s
-        elif t >= self._next_score_t or len(self._dirty) >= self.config.max_batch:
-            self.flush()
-            self._next_score_t = t + self.config.score_interval_s
-            if t >= self._next_sweep_t:  # type: ignore[operator]
-                self.sweep(t)
-                self._next_sweep_t = t + self.config.sweep_interval_s
+            self._next_score_t = pending[0][0] + config.score_interval_s
+            self._next_sweep_t = pending[0][0] + config.sweep_interval_s
+        next_score_t = self._next_score_t
+        max_batch = config.max_batch
+        for t, _, ev in pending[:cut]:
+            if t < applied_t:
+                stats.late += 1
+            else:
+                applied_t = t
+            apply(ev, t, dirty_view)
+            if t >= next_score_t or len(dirty) >= max_batch:
+                self.flush()
+                next_score_t = t + config.score_interval_s
+                if t >= self._next_sweep_t:  # type: ignore[operator]
+                    self.sweep(t)
+                    self._next_sweep_t = t + config.sweep_interval_s
+        stats.applied += cut
+        stats.accepted += cut
+        self._applied_t = applied_t
+        self._next_score_t = next_score_t
 
     def flush(self) -> None:
         """Score every account whose features changed since the last batch."""

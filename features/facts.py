@@ -9,7 +9,7 @@ keyed by ``account_id``. Facts are tagged structs so they serialise the same way
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from msgspec import Struct
 
@@ -74,4 +74,4 @@ class ApplicantShared(Fact, tag="applicant", frozen=True, array_like=True):
     bookings: int
 
 
-AnyFact = Union[BookingTimed, HandoffOut, HandoffIn, Linked, LinkedEvidence, CreationBurst, ApplicantShared]
+AnyFact = BookingTimed | HandoffOut | HandoffIn | Linked | LinkedEvidence | CreationBurst | ApplicantShared

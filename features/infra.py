@@ -50,12 +50,47 @@ DATACENTER_ASNS: Final[frozenset[int]] = frozenset(
 #: Public mail providers: a shared domain there says nothing about who runs the accounts.
 PUBLIC_MAIL_DOMAINS: Final[frozenset[str]] = frozenset(
     {
-        "gmail.com", "googlemail.com", "yahoo.fr", "yahoo.com", "ymail.com", "hotmail.fr", "hotmail.com",
-        "outlook.fr", "outlook.com", "live.fr", "live.com", "msn.com", "icloud.com", "me.com", "mac.com",
-        "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "neuf.fr", "laposte.net", "bbox.fr", "aol.com",
-        "aol.fr", "gmx.fr", "gmx.com", "gmx.de", "protonmail.com", "proton.me", "yandex.com", "yandex.ru",
-        "mail.ru", "zoho.com", "tutanota.com", "numericable.fr", "club-internet.fr", "aliceadsl.fr",
-        "web.de", "libero.it", "qq.com", "163.com",
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.fr",
+        "yahoo.com",
+        "ymail.com",
+        "hotmail.fr",
+        "hotmail.com",
+        "outlook.fr",
+        "outlook.com",
+        "live.fr",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "orange.fr",
+        "wanadoo.fr",
+        "free.fr",
+        "sfr.fr",
+        "neuf.fr",
+        "laposte.net",
+        "bbox.fr",
+        "aol.com",
+        "aol.fr",
+        "gmx.fr",
+        "gmx.com",
+        "gmx.de",
+        "protonmail.com",
+        "proton.me",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "zoho.com",
+        "tutanota.com",
+        "numericable.fr",
+        "club-internet.fr",
+        "aliceadsl.fr",
+        "web.de",
+        "libero.it",
+        "qq.com",
+        "163.com",
     }
 )
 
@@ -64,7 +99,7 @@ _AUTOMATION_UA = re.compile(
     r"libwww-perl|Scrapy|HeadlessChrome|PhantomJS|Puppeteer|Playwright|Selenium|node-fetch|axios/",
     re.IGNORECASE,
 )
-_ua_cache: dict[str, bool] = {}
+_AGENT_CACHE: dict[str, bool] = {}
 _UA_CACHE_MAX: Final = 4096
 
 
@@ -82,9 +117,9 @@ def is_automation_agent(user_agent: str | None) -> bool:
     """True when the User-Agent names an HTTP library or a headless browser (cached)."""
     if not user_agent:
         return False
-    known = _ua_cache.get(user_agent)
+    known = _AGENT_CACHE.get(user_agent)
     if known is None:
-        if len(_ua_cache) >= _UA_CACHE_MAX:
-            _ua_cache.clear()
-        known = _ua_cache[user_agent] = bool(_AUTOMATION_UA.search(user_agent))
+        if len(_AGENT_CACHE) >= _UA_CACHE_MAX:
+            _AGENT_CACHE.clear()
+        known = _AGENT_CACHE[user_agent] = bool(_AUTOMATION_UA.search(user_agent))
     return known

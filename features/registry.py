@@ -343,8 +343,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         0.2,
         lambda st: _share_or_nan(st.datacenter_events, st.asn_events),
         lambda st: (
-            f"{_share(st.datacenter_events, st.asn_events):.0%} of {st.asn_events} requests "
-            f"from data-centre networks"
+            f"{_share(st.datacenter_events, st.asn_events):.0%} of {st.asn_events} requests from data-centre networks"
         ),
     ),
     FeatureSpec(
@@ -355,9 +354,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "most accounts seen on one of the account's data-centre IP addresses (an office VPN has a few)",
         2.0,
         lambda st: float(st.datacenter_address_accounts),
-        lambda st: (
-            f"uses a data-centre IP address shared with {st.datacenter_address_accounts - 1} other accounts"
-        ),
+        lambda st: f"uses a data-centre IP address shared with {st.datacenter_address_accounts - 1} other accounts",
         tolerance=5.0,
     ),
     FeatureSpec(

@@ -40,12 +40,8 @@ class AccountState(Struct, array_like=True):
     """Everything the account-keyed step knows about one account."""
 
     site: str = ""
-    first_t: float = 0.0
     last_t: float = 0.0
     tz_offset: float = 0.0
-    created_t: float = -1.0
-    events: int = 0
-    failed_logins: int = 0
     # searching: counts, interval statistics (Welford), hourly polling buckets
     searches: int = 0
     last_search_t: float = -1.0
@@ -58,6 +54,9 @@ class AccountState(Struct, array_like=True):
     gap_m2: float = 0.0
     hour_idx: int = -1
     hour_n: int = 0
+    #: UTC bounds of the local hour ``hour_idx`` (so most searches need no time-zone arithmetic)
+    hour_start_t: float = 0.0
+    hour_end_t: float = -1.0
     poll_hours: float = 0.0
     night_poll_hours: float = 0.0
     poll_decay_t: float = 0.0

@@ -18,12 +18,21 @@ class Deduplicator:
         self._rotate_at: float | None = None
 
     def seen(self, event_id: str, t: float) -> bool:
+        """True if ``event_id`` was seen within the horizon; otherwise remember it."""
+        self.advance(t)
+        return self.seen_now(event_id)
+
+    def advance(self, t: float) -> None:
+        """Move the horizon to event time ``t`` (callers on a hot path do this once per block)."""
         if self._rotate_at is None:
             self._rotate_at = t + self.horizon_s
         elif t >= self._rotate_at:
             self._previous = self._current
             self._current = set()
             self._rotate_at = t + self.horizon_s
+
+    def seen_now(self, event_id: str) -> bool:
+        """:meth:`seen` without moving the horizon."""
         if event_id in self._current or event_id in self._previous:
             return True
         self._current.add(event_id)

@@ -23,6 +23,11 @@ class Pseudonymizer:
         self._ips: dict[str, str] = {}
         self._nets: dict[str, str] = {}
 
+    @property
+    def known_ips(self) -> dict[str, str]:
+        """The cache of pseudonyms already computed (read-only use: a hit saves a call)."""
+        return self._ips
+
     def _digest(self, prefix: str, text: str) -> str:
         return prefix + hashlib.blake2b(text.encode(), key=self._key, digest_size=8).hexdigest()
 
@@ -31,7 +36,7 @@ class Pseudonymizer:
         known = self._ips.get(ip)
         if known is None:
             if len(self._ips) >= _CACHE_MAX:
-                self._ips.clear()
+                self._ips.clear()  # clear in place: readers holding known_ips stay in sync
             known = self._ips[ip] = self._digest("ip:", ip)
         return known
 

@@ -87,9 +87,7 @@ def load(path: Path) -> ModelArtifact:
     if meta.get("format_version") != FORMAT_VERSION:
         problems.append(f"artifact format {meta.get('format_version')!r}, this build reads {FORMAT_VERSION}")
     if meta.get("feature_names") != list(FEATURE_NAMES):
-        problems.append(
-            f"trained on features {meta.get('feature_names')}, this build computes {list(FEATURE_NAMES)}"
-        )
+        problems.append(f"trained on features {meta.get('feature_names')}, this build computes {list(FEATURE_NAMES)}")
     elif meta.get("feature_hash") != feature_set_hash():
         problems.append(
             f"feature definitions changed (artifact {str(meta.get('feature_hash'))[:12]}, "

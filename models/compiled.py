@@ -69,4 +69,4 @@ class CompiledForest:
         depths = self.leaf_depth[node].sum(axis=1)
         if self.denominator == 0:
             return -np.ones(n)
-        return -(2.0 ** (-depths / self.denominator))  # type: ignore[no-any-return]
+        return -(2.0 ** (-depths / self.denominator))

@@ -51,8 +51,7 @@ class Detector:
         self.note = getattr(model.estimator, "strength_note", None)
 
     def __call__(self, batch: FeatureBatch) -> None:
-        estimator = self.model.estimator
-        scores = estimator.score_samples(batch.matrix)
+        scores, strengths = self.model.estimator.score_with_evidence(batch.matrix)
         if self.on_scored is not None:
             self.on_scored(batch, scores)
         verdicts = self.verdicts
@@ -69,8 +68,7 @@ class Detector:
             else:
                 continue
             if score >= threshold:
-                strength = estimator.evidence_strength(batch.matrix[i : i + 1])[0]
-                verdict.reasons = explain(strength, batch.states[i], self.note)
+                verdict.reasons = explain(strengths[i], batch.states[i], self.note)
                 if not verdict.flagged:
                     verdict.flagged = True
                     verdict.flagged_at = verdict.scored_at

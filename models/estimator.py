@@ -36,10 +36,11 @@ class SuspicionModel(Protocol):
 
     def score_samples(self, X: Any) -> np.ndarray: ...
     def evidence_strength(self, X: Any) -> np.ndarray: ...
+    def score_with_evidence(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
 
-class SuspicionForest(BaseEstimator):  # type: ignore[misc]
+class SuspicionForest(BaseEstimator):
     """Isolation forest on one-sided robust z-scores; ``score_samples``: higher = more suspicious.
 
     Parameters
@@ -121,11 +122,16 @@ class SuspicionForest(BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self)
         if Z.shape[0] <= COMPILED_MAX_ROWS:
             return -self.compiled_.score_samples(Z)
-        return -self.forest_.score_samples(Z)  # type: ignore[no-any-return]
+        return -self.forest_.score_samples(Z)
 
     def evidence_strength(self, X: Any) -> np.ndarray:
         """Per-feature strength used to pick reasons (one-sided z-scores)."""
         return self.transform(X)
+
+    def score_with_evidence(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and per-feature z-scores in one pass (same contract as the rarity model)."""
+        Z = self._z(X)
+        return self.score_transformed(Z), Z
 
     def strength_note(self, j: int, z: float) -> str:
         """How unusual a z-score is, in words."""

@@ -166,9 +166,8 @@ def markdown(result: Mapping[str, Any], plot_name: str | None = None, title: str
         )
     lines += ["", "## By role", "", "| role | scalper | accounts | flagged | rate |", "|---|---|---|---|---|"]
     for role, row in result["roles"].items():
-        lines.append(
-            f"| {role} | {'yes' if row['scalper'] else 'no'} | {row['accounts']} | {row['flagged']} | {row['rate']:.2%} |"
-        )
+        scalper = "yes" if row["scalper"] else "no"
+        lines.append(f"| {role} | {scalper} | {row['accounts']} | {row['flagged']} | {row['rate']:.2%} |")
     if plot_name:
         lines += ["", f"![precision-recall curve]({plot_name})"]
     return "\n".join(lines) + "\n"

@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
-class EvidenceRarity(BaseEstimator):  # type: ignore[misc]
+class EvidenceRarity(BaseEstimator):
     """Sum over evidence families of the rarest feature's rarity among legitimate accounts.
 
     Parameters
@@ -90,34 +90,50 @@ class EvidenceRarity(BaseEstimator):  # type: ignore[misc]
         col = self.reference_[j]
         n = col.size
         at_least = n - np.searchsorted(col, values, side="left")
-        return np.log10((n + 1.0) / (at_least + 1.0))  # type: ignore[no-any-return]
+        return np.log10((n + 1.0) / (at_least + 1.0))
 
     def feature_rarity(self, X: Any) -> np.ndarray:
         """Per-feature rarity in decades (0: typical, not applicable, or within tolerance)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        return self._feature_rarity(X)
+
+    def _feature_rarity(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`feature_rarity` without input validation (the serving hot path)."""
         out = np.zeros_like(X)
-        for j in range(X.shape[1]):
-            x = X[:, j]
-            if self.n_reference_[j] == 0:
-                continue
-            present = ~np.isnan(x)
-            filled = np.where(present, x, -np.inf)
-            rarity = self._raw(j, filled) - self.baseline_[j]
-            beyond = filled > self.max_[j]
-            top = np.log10(self.n_reference_[j] + 1.0) - self.baseline_[j]
-            extra = (filled - self.max_[j]) / self.units_[j] * self.extrapolation
-            rarity = np.where(beyond, top + extra, rarity)
-            out[:, j] = np.where(present & (filled > self.tolerances_[j]), np.maximum(rarity, 0.0), 0.0)
+        # NaN (not applicable) and values within tolerance compare False: they stay 0
+        relevant = self.tolerances_ < X
+        for j in np.flatnonzero(relevant.any(axis=0) & (self.n_reference_ > 0)):
+            rows = relevant[:, j]
+            x = X[rows, j]
+            col = self.reference_[j]
+            n = col.size
+            at_least = n - np.searchsorted(col, x, side="left")
+            rarity = np.log10((n + 1.0) / (at_least + 1.0))
+            beyond = x > self.max_[j]
+            if beyond.any():
+                extra = (x[beyond] - self.max_[j]) / self.units_[j] * self.extrapolation
+                rarity[beyond] = np.log10(n + 1.0) + extra
+            out[rows, j] = np.maximum(rarity - self.baseline_[j], 0.0)
+        return out
+
+    def _families(self, per_feature: np.ndarray) -> np.ndarray:
+        out = np.zeros((per_feature.shape[0], len(self.families_)))
+        np.maximum.at(out.T, self.family_of_, per_feature.T)
         return out
 
     def family_rarity(self, X: Any) -> np.ndarray:
         """Per-family rarity: the rarest feature of each family (columns in ``families_`` order)."""
-        per_feature = self.feature_rarity(X)
-        out = np.zeros((per_feature.shape[0], len(self.families_)))
-        for j, family in enumerate(self.family_of_):
-            np.maximum(out[:, family], per_feature[:, j], out=out[:, family])
-        return out
+        return self._families(self.feature_rarity(X))
+
+    def score_with_evidence(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and per-feature evidence strength in one pass, for trusted float64 batches.
+
+        Serving scores thousands of small batches: this skips sklearn's per-call input checks
+        (the engine builds the matrix itself) and computes the rarities once for both uses.
+        """
+        per_feature = self._feature_rarity(X)
+        return self._families(per_feature).sum(axis=1), per_feature
 
     def transform(self, X: Any) -> np.ndarray:
         """Same as :meth:`family_rarity`."""
@@ -125,7 +141,7 @@ class EvidenceRarity(BaseEstimator):  # type: ignore[misc]
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Suspicion of each row, in decades of rarity: higher is more suspicious."""
-        return self.family_rarity(X).sum(axis=1)  # type: ignore[no-any-return]
+        return self.family_rarity(X).sum(axis=1)
 
     def evidence_strength(self, X: Any) -> np.ndarray:
         """Per-feature strength used to pick reasons (rarity in decades)."""

@@ -168,7 +168,9 @@ def _estimator(snapshots: SnapshotSet, labels: LabelSet, options: TrainingOption
     raise ValueError(f"unknown estimator {options.estimator!r}; choose from {', '.join(ESTIMATORS)}")
 
 
-def fit(snapshots: SnapshotSet, labels: LabelSet, options: TrainingOptions) -> tuple[SuspicionModel, float, dict[str, Any]]:
+def fit(
+    snapshots: SnapshotSet, labels: LabelSet, options: TrainingOptions
+) -> tuple[SuspicionModel, float, dict[str, Any]]:
     """Fit the estimator and calibrate the threshold on the peak scores of legitimate accounts."""
     estimator, fit_rows = _estimator(snapshots, labels, options)
     final = snapshots.final_rows()

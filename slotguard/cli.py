@@ -65,9 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = _load(module_name)
-        command = sub.add_parser(
-            name, help=module.HELP, description=module.DESCRIPTION, formatter_class=_Formatter
-        )
+        command = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION, formatter_class=_Formatter)
         module.add_arguments(command)
         command.set_defaults(_module=module)
     return parser

@@ -6,6 +6,7 @@ same path for ``slotguard detect``, the demo and the benchmarks.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -119,6 +120,7 @@ def detect(
 ) -> tuple[RunSummary, Detector]:
     """Run detection over a JSON Lines source; write verdicts and dead letters; return the summary."""
     started = time.perf_counter()
+    tune_garbage_collector()
     dead_file = _DeadLetterFile(dead_letters)
 
     def on_dead_letter(row: DeadLetter) -> None:
@@ -153,7 +155,7 @@ def detect(
         for count, (raw, event) in enumerate(reader, 1):
             if push(event) and history is not None:
                 pending_events.append(event)
-                pending_raws.append(raw.decode())
+                pending_raws.append(raw.rstrip(b"\r\n").decode())
                 if len(pending_events) >= EVENT_CHUNK:
                     history.add_events(pending_events, pending_raws)
                     pending_events, pending_raws = [], []
@@ -190,6 +192,17 @@ def detect(
         history=report,
     )
     return summary, detector
+
+
+def tune_garbage_collector() -> None:
+    """Collect young objects less often during a run.
+
+    The feature state is hundreds of thousands of small long-lived records without reference
+    cycles; with the default thresholds the cyclic collector keeps rescanning them (about a third
+    of detect's time on 1M events). Reference counting still frees everything as usual.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _progress(total: int | None, enabled: bool) -> Any:

@@ -94,7 +94,7 @@ class ChdbBackend:
                     f"... --store chdb:{url.path}` or `slotguard store migrate` creates it)"
                 )
             path.mkdir(parents=True, exist_ok=True)
-        from chdb.state import sqlitelike  # noqa: PLC0415 - lazy: importing chDB takes about two seconds
+        from chdb.state import sqlitelike
 
         with _engine_lock:
             if _engine_path is not None and _engine_path != path and _engine_refs > 0:
@@ -130,9 +130,7 @@ class ChdbBackend:
         names = list(columns)
         payload = msgspec.json.encode({name: columns[name] for name in names})
         try:
-            inserter = self._connection().send_insert(
-                f"INSERT INTO {table} ({', '.join(names)})", "JSONColumns"
-            )
+            inserter = self._connection().send_insert(f"INSERT INTO {table} ({', '.join(names)})", "JSONColumns")
             inserter.append(payload)
             inserter.finish()
         except RuntimeError as exc:

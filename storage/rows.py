@@ -200,9 +200,7 @@ def event_columns(events: Sequence[AnyEvent], raws: Sequence[str], pseudo: Pseud
         else:
             cols["results"].extend([None] * n)
         redact = pseudo.redact
-        cols["raw"].extend(
-            [redact_json(redact(raws[i], ip), pseudo) for i, ip in zip(index, ips, strict=True)]
-        )
+        cols["raw"].extend([redact_json(redact(raws[i], ip), pseudo) for i, ip in zip(index, ips, strict=True)])
     return cols
 
 

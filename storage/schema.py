@@ -71,9 +71,7 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 def applied_versions(backend: Backend, database: str) -> dict[int, str]:
     """Version -> checksum of the migrations recorded as applied."""
-    rows = backend.query(
-        render("SELECT version, any(checksum) FROM {db}.schema_migrations GROUP BY version", database)
-    )
+    rows = backend.query(render("SELECT version, any(checksum) FROM {db}.schema_migrations GROUP BY version", database))
     return {int(v): str(c) for v, c in rows}
 
 

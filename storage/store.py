@@ -293,10 +293,7 @@ class Store:
             f"WHERE account_id IN {lits(account_ids)} "
             "ORDER BY account_id, decided_ms DESC, decision_id DESC LIMIT 1 BY account_id"
         )
-        return {
-            r[0]: {"decision_id": r[1], "decision": r[2], "note": r[3], "by": r[4], "at": iso(r[5])}
-            for r in rows
-        }
+        return {r[0]: {"decision_id": r[1], "decision": r[2], "note": r[3], "by": r[4], "at": iso(r[5])} for r in rows}
 
     # --- one account ---------------------------------------------------------------------------
 
@@ -433,9 +430,7 @@ class Store:
                 counts[_LINK_KINDS[kind]] = len(found)
             if any(len(found) >= cap for found in per_kind.values()):  # a hot entity: count them all
                 for kind, n in self._sql(
-                    "SELECT kind, uniqExact(account_id) FROM ("
-                    + " UNION ALL ".join(branches)
-                    + ") GROUP BY kind"
+                    "SELECT kind, uniqExact(account_id) FROM (" + " UNION ALL ".join(branches) + ") GROUP BY kind"
                 ):
                     counts[_LINK_KINDS[kind]] = int(n)
             shown = [row for found in per_kind.values() for row in found[:LINKED_LIMIT]]
@@ -459,9 +454,7 @@ class Store:
         linked["handoff_window_s"] = window_ms / 1000
         return linked
 
-    def _shared_activity(
-        self, others: list[str], wanted: Mapping[str, list[str]]
-    ) -> dict[tuple[str, str], int]:
+    def _shared_activity(self, others: list[str], wanted: Mapping[str, list[str]]) -> dict[tuple[str, str], int]:
         """(kind, account) -> how many of that account's events used one of the shared entities."""
         if not others:
             return {}
@@ -470,8 +463,7 @@ class Store:
         counts = ", ".join(f"uniqExactIf(event_id, {column[kind]} IN {lits(wanted[kind])})" for kind in kinds)
         found: dict[tuple[str, str], int] = {}
         for row in self._sql(
-            f"SELECT account_id, {counts} FROM {{db}}.events WHERE account_id IN {lits(others)} "
-            "GROUP BY account_id"
+            f"SELECT account_id, {counts} FROM {{db}}.events WHERE account_id IN {lits(others)} GROUP BY account_id"
         ):
             for kind, n in zip(kinds, row[1:], strict=True):
                 found[(kind, row[0])] = int(n)
@@ -641,9 +633,7 @@ class Store:
 
     # --- retention -----------------------------------------------------------------------------
 
-    def retention(
-        self, months: int, *, as_of: date | None = None, dry_run: bool = True
-    ) -> list[retention.Partition]:
+    def retention(self, months: int, *, as_of: date | None = None, dry_run: bool = True) -> list[retention.Partition]:
         """Partitions older than ``months`` (whole calendar months); dropped unless ``dry_run``."""
         as_of = as_of or datetime.now(UTC).date()
         doomed = retention.plan(self._backend, self.database, months, as_of)

@@ -49,9 +49,7 @@ class StoreUrl:
 
 def _database(name: str, url: str) -> str:
     if not _IDENT.match(name):
-        raise StoreUrlError(
-            f"bad database name {name!r} in store URL {url!r}: use letters, digits and underscores"
-        )
+        raise StoreUrlError(f"bad database name {name!r} in store URL {url!r}: use letters, digits and underscores")
     return name
 
 

@@ -81,4 +81,6 @@ class Feed:
 
     def searches(self, account: str, start: float, period: float, count: int, results: int = 0, **extra: Any) -> None:
         for i in range(count):
-            self("slot_search", start + i * period, account_id=account, service="titre-sejour", results=results, **extra)
+            self(
+                "slot_search", start + i * period, account_id=account, service="titre-sejour", results=results, **extra
+            )

@@ -104,7 +104,12 @@ BAD = [
     ("year 2999", _mutated("login", ts="2999-01-01T00:00:00Z"), "timestamp", "outside"),
     ("not a timestamp", _mutated("login", ts="yesterday"), "timestamp", "ts"),
     ("epoch number", _mutated("login", ts=1767225600), "timestamp", "ts"),
-    ("impossible slot_start", _mutated("slot_released", slot_start="2026-13-01T09:00:00+01:00"), "timestamp", "slot_start"),
+    (
+        "impossible slot_start",
+        _mutated("slot_released", slot_start="2026-13-01T09:00:00+01:00"),
+        "timestamp",
+        "slot_start",
+    ),
     ("bad ip", _mutated("login", ip="300.1.2.3"), "address", "ip"),
     ("ip with port", _mutated("login", ip="1.2.3.4:443"), "address", "ip"),
 ]
@@ -120,7 +125,13 @@ def test_bad_input_is_rejected_with_a_reason(name: str, line: str, kind: str, me
 
 def test_reader_sends_bad_lines_to_dead_letters_and_keeps_going() -> None:
     good = raw("login", 0, **VALID["login"])
-    lines = [good, "{broken", "", good.replace('"login"', '"logout"'), raw("booking_created", 5, **VALID["booking_created"])]
+    lines = [
+        good,
+        "{broken",
+        "",
+        good.replace('"login"', '"logout"'),
+        raw("booking_created", 5, **VALID["booking_created"]),
+    ]
     dead = []
     reader = EventReader(io.BytesIO("\n".join(lines).encode() + b"\n"), dead.append, source_name="test.jsonl")
     events = [event for _, event in reader]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import numpy as np
@@ -30,7 +31,13 @@ def _line(i: int, kind: str, at: float, account: str, slot: str, other: str) -> 
     if kind == "slot_search":
         doc |= {"service": "s", "results": 1}
     elif kind == "booking_created":
-        doc |= {"booking_id": f"b-{account}-{slot}", "slot_id": slot, "service": "s", "slot_start": iso(30 * 86400), "applicant_id": other}
+        doc |= {
+            "booking_id": f"b-{account}-{slot}",
+            "slot_id": slot,
+            "service": "s",
+            "slot_start": iso(30 * 86400),
+            "applicant_id": other,
+        }
     elif kind == "booking_cancelled":
         doc |= {"booking_id": f"b-{account}-{slot}", "slot_id": slot}
     elif kind == "booking_no_show":
@@ -88,7 +95,7 @@ def run(events: list[AnyEvent], config: EngineConfig | None = None) -> tuple[Emb
 
 def final_vectors(engine: EmbeddedEngine) -> dict[str, tuple[float, ...]]:
     """Vectors with NaN ("does not apply") replaced by a marker, so equal vectors compare equal."""
-    return {a: tuple(-999.0 if v != v else v for v in vector(s)) for a, s in engine.stores.accounts.items()}
+    return {a: tuple(-999.0 if math.isnan(v) else v for v in vector(s)) for a, s in engine.stores.accounts.items()}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,7 +135,7 @@ def test_events_later_than_the_lateness_are_applied_and_counted() -> None:
     later = decode(_line(3, "slot_search", 1100.0, "a1", "s1", "p1"))
     late = decode(_line(4, "slot_search", 10.0, "a2", "s1", "p1"))
     within = decode(_line(5, "slot_search", 1050.0, "a3", "s1", "p1"))
-    engine, _ = run([early, now, later, late, within], EngineConfig(lateness_s=60.0))
+    engine, _ = run([early, now, later, late, within], EngineConfig(lateness_s=60.0, reorder_block=1))
     assert engine.stats.late == 1 and engine.stats.applied == 5
     assert "a2" in engine.stores.accounts
     assert "a2" in engine.stores.accounts

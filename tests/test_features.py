@@ -31,8 +31,15 @@ def test_new_account_has_no_evidence_and_booking_features_do_not_apply() -> None
     assert values["polling_hours"] == 0 and values["fast_bookings"] == 0 and values["shared_applicants"] == 0
     assert values["device_sharing"] == 1 and values["shared_phone"] == 1
     # features about bookings or search rhythm do not apply yet: NaN, neither suspicious nor reassuring
-    for name in ("reaction_speed", "pick_speed", "fast_booking_share", "no_show_rate", "handoff_rate",
-                 "search_regularity", "address_churn"):
+    for name in (
+        "reaction_speed",
+        "pick_speed",
+        "fast_booking_share",
+        "no_show_rate",
+        "handoff_rate",
+        "search_regularity",
+        "address_churn",
+    ):
         assert math.isnan(values[name]), name
 
 
@@ -259,8 +266,14 @@ def test_only_data_centre_addresses_count_as_shared() -> None:
 def test_private_email_domains_and_phone_numbers_link_accounts() -> None:
     feed = Feed()
     for i in range(8):
-        feed("account_created", i * DAY, account_id=f"f{i}", email_hash=f"h{i}", email_domain="3f2a.online",
-             phone_hash="same-phone" if i < 6 else f"p{i}")
+        feed(
+            "account_created",
+            i * DAY,
+            account_id=f"f{i}",
+            email_hash=f"h{i}",
+            email_domain="3f2a.online",
+            phone_hash="same-phone" if i < 6 else f"p{i}",
+        )
         feed("account_created", i * DAY, account_id=f"g{i}", email_hash=f"x{i}", email_domain="Gmail.com")
     assert feed.features("f7")["shared_email_domain"] == 8
     assert feed.features("f0")["shared_phone"] >= 5 and feed.features("f7")["shared_phone"] == 1
@@ -298,12 +311,11 @@ def test_creation_burst_on_one_network() -> None:
 def test_every_feature_moves_off_neutral_in_some_scene() -> None:
     """Guard against a feature that is dead (constant) or stays NaN when it applies."""
     feed = Feed()
-    feed("account_created", 0, account_id="n1", email_hash="h", ip="203.0.113.1", email_domain="x.site",
-         phone_hash="ph")
-    feed("account_created", 1, account_id="a", email_hash="h", ip="203.0.113.2", email_domain="x.site",
-         phone_hash="ph")
-    feed.searches("a", 15 * HOUR, 3.0, 1300, ip="51.68.0.1", asn=16276, user_agent="curl/8", device_id="d",
-                  results=1)
+    feed(
+        "account_created", 0, account_id="n1", email_hash="h", ip="203.0.113.1", email_domain="x.site", phone_hash="ph"
+    )
+    feed("account_created", 1, account_id="a", email_hash="h", ip="203.0.113.2", email_domain="x.site", phone_hash="ph")
+    feed.searches("a", 15 * HOUR, 3.0, 1300, ip="51.68.0.1", asn=16276, user_agent="curl/8", device_id="d", results=1)
     for i in range(3):
         feed.release(16 * HOUR + i, f"s{i}")
         _search(feed, "a", 16 * HOUR + i + 0.2, 1)

@@ -193,8 +193,16 @@ def test_reasons_carry_the_models_note_on_how_unusual_each_is() -> None:
 
 
 def test_features_sharing_one_piece_of_evidence_cite_it_once() -> None:
-    st = _state(searches=20000, gap_n=19999, gap_mean=3.0, gap_m2=0.16 * 19998, poll_hours_total=19,
-                night_poll_hours_total=6, first_poll_t=1772438400.0, last_poll_t=1772506800.0)
+    st = _state(
+        searches=20000,
+        gap_n=19999,
+        gap_mean=3.0,
+        gap_m2=0.16 * 19998,
+        poll_hours_total=19,
+        night_poll_hours_total=6,
+        first_poll_t=1772438400.0,
+        last_poll_t=1772506800.0,
+    )
     reasons = explain(_z(polling_hours=5.0, night_polling_hours=4.0, search_regularity=3.0), st)
     assert len(reasons) == 1
     assert "every 3.0 s ± 0.4 s" in reasons[0] and "nights included (6 night hours)" in reasons[0]
@@ -202,8 +210,17 @@ def test_features_sharing_one_piece_of_evidence_cite_it_once() -> None:
 
 
 def test_every_feature_has_evidence_that_renders() -> None:
-    st = _state(bookings=3, asn_events=10, datacenter_events=10, addr_events=5, addr_changes=4, ua_events=2,
-                automation_ua_events=2, peak_open=3, applicants=1)
+    st = _state(
+        bookings=3,
+        asn_events=10,
+        datacenter_events=10,
+        addr_events=5,
+        addr_changes=4,
+        ua_events=2,
+        automation_ua_events=2,
+        peak_open=3,
+        applicants=1,
+    )
     for feature in FEATURES:
         text = feature.evidence(st)
         assert isinstance(text, str) and len(text) > 10, feature.name

@@ -198,9 +198,7 @@ def test_handoffs_and_modifications_reach_buyers(world: World) -> None:
             if when is not None and e["at"] - when < 90_000:
                 handoffs += 1
     modified = [
-        e
-        for e in world.items
-        if e["type"] == "booking_modified" and world.role[e["account_id"]] in SCALPER_ROLES
+        e for e in world.items if e["type"] == "booking_modified" and world.role[e["account_id"]] in SCALPER_ROLES
     ]
     assert handoffs >= 3
     assert len(modified) >= 3

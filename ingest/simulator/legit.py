@@ -123,9 +123,7 @@ def visit(world: World, account: Account, may_book: bool = True) -> Process:
     world.logout(account)
 
 
-def _daily_visits(
-    world: World, account: Account, end: int, may_book: bool, done: Callable[[], bool]
-) -> Process:
+def _daily_visits(world: World, account: Account, end: int, may_book: bool, done: Callable[[], bool]) -> Process:
     """Visits on each day until ``end`` or ``done()``; the number per day is Poisson."""
     rng = account.rng
     midnight = day_start(world, world.now)

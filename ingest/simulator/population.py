@@ -234,9 +234,7 @@ class Population:
             traits.update(
                 infra=rng.choice(("datacenter", "residential_proxy")),
                 devices=rng.randint(*d.farm_devices),
-                created_at=world.start + rng.randrange(int((world.end - world.start) * 0.4))
-                if created
-                else None,
+                created_at=world.start + rng.randrange(int((world.end - world.start) * 0.4)) if created else None,
                 burst_minutes=round(rng.uniform(3, 40), 1),
                 handoff_gap_s=d.handoff_gap_s["bot"],
                 inventory_cap=max(2, round(size * 1.5)),
@@ -283,11 +281,7 @@ class Population:
         ids = self.world.ids
         phone = Device(ids.make("dev"), rng.choice(MOBILE_UAS), mobile=True)
         if mobile_first:
-            return (
-                [phone]
-                if rng.random() < 0.8
-                else [phone, Device(ids.make("dev"), rng.choice(MOBILE_UAS), True)]
-            )
+            return [phone] if rng.random() < 0.8 else [phone, Device(ids.make("dev"), rng.choice(MOBILE_UAS), True)]
         desktop = Device(ids.make("dev"), rng.choice(DESKTOP_UAS))
         return [desktop, phone] if rng.random() < 0.6 else [desktop]
 
@@ -339,9 +333,7 @@ class Population:
         account.devices = [shared[rng.randrange(len(shared))]]
         if rng.random() < 0.5:
             account.devices.append(Device(world.ids.make("dev"), rng.choice(DESKTOP_UAS)))
-        account.email_domain = (
-            self._office_domain[office] if rng.random() < 0.7 else _weighted_choice(rng, FREE_MAIL)
-        )
+        account.email_domain = self._office_domain[office] if rng.random() < 0.7 else _weighted_choice(rng, FREE_MAIL)
         account.phone_hash = world.ids.keyed("phone", self._next_phone(), 32) if rng.random() < 0.8 else None
         account.login_failure_rate = 0.03
         account.traits.update(
@@ -446,9 +438,7 @@ class Population:
             net = FixedNet([world.internet.datacenter(rng, asn) for _ in range(rng.randint(2, 10))])
         else:
             net = ProxyNet(world.internet, rng.uniform(0.1, 0.6), per_request=False)
-        phones = [
-            world.ids.keyed("phone", self._next_phone(), 32) for _ in range(int(op.traits["shared_phones"]))
-        ]
+        phones = [world.ids.keyed("phone", self._next_phone(), 32) for _ in range(int(op.traits["shared_phones"]))]
         domain = self._throwaway_domain(rng) if op.traits["email"] == "shared_domain" else "gmail.com"
         self._operator_kit[op.op_id] = (net, devices)
         op.traits["email_domain"] = domain
@@ -489,10 +479,7 @@ class Population:
                 world.at(world.start, bot_operation(world, op))
             elif op.style == SCALPER_HUMAN:
                 openings = sorted(
-                    t
-                    for s in world.services_of(op.site)
-                    if s.service in op.services and s.fixed
-                    for t in s.openings
+                    t for s in world.services_of(op.site) if s.service in op.services and s.fixed for t in s.openings
                 )
                 by_operator: dict[str, list[Account]] = {}
                 for account in op.accounts:
@@ -501,10 +488,7 @@ class Population:
                     world.at(world.start, operator(world, op, members, openings))
             elif op.style == FARM:
                 openings_by_service = sorted(
-                    (t, s.service)
-                    for s in world.services_of(op.site)
-                    if s.service in op.services
-                    for t in s.openings
+                    (t, s.service) for s in world.services_of(op.site) if s.service in op.services for t in s.openings
                 )
                 world.at(world.start, farm_operation(world, op, openings_by_service))
 

@@ -30,9 +30,7 @@ class WorldRun:
     to run the simulation; once it is exhausted, ``labels()`` and ``summary()`` are available.
     """
 
-    def __init__(
-        self, world: World, population: Population, on_progress: Callable[[int], None] | None
-    ) -> None:
+    def __init__(self, world: World, population: Population, on_progress: Callable[[int], None] | None) -> None:
         self.world = world
         self.population = population
         self._finished = False
@@ -55,9 +53,7 @@ class WorldRun:
                 "account_id": account.account_id,
                 "role": account.role,
                 "scalper": account.role in SCALPER_ROLES,
-                "operation": account.op.op_id
-                if account.op is not None and account.role in SCALPER_ROLES
-                else None,
+                "operation": account.op.op_id if account.op is not None and account.role in SCALPER_ROLES else None,
                 "site": account.site,
             }
             if account.role == BUYER:

@@ -133,9 +133,7 @@ def appointment_start(
     """An appointment on a weekday between ``lead_days`` from now, on the slot grid."""
     today = clock.local_date(now)
     for _ in range(20):
-        day = today + timedelta(
-            days=rng.randint(int(lead_days[0]), max(int(lead_days[0]), int(lead_days[1])))
-        )
+        day = today + timedelta(days=rng.randint(int(lead_days[0]), max(int(lead_days[0]), int(lead_days[1]))))
         if day.weekday() < 5:
             return _office_start(rng, day, slot_minutes, clock)
     return _office_start(rng, today + timedelta(days=int(lead_days[1]) + 1), slot_minutes, clock)
@@ -188,18 +186,14 @@ def build_supply(
     return out
 
 
-def _openings(
-    supply: ServiceSupply, rng: random.Random, start: int, end: int, clock: ParisClock
-) -> list[int]:
+def _openings(supply: ServiceSupply, rng: random.Random, start: int, end: int, clock: ParisClock) -> list[int]:
     """The opening instants of one schedule inside [start, end)."""
     times: list[int] = []
     day = clock.local_date(start)
     last = clock.local_date(end - 1)
     while day <= last:
         weekday = day.weekday()
-        if (supply.kind == "weekdays" and weekday < 5) or (
-            supply.kind == "weekly" and weekday == supply.weekday
-        ):
+        if (supply.kind == "weekdays" and weekday < 5) or (supply.kind == "weekly" and weekday == supply.weekday):
             times.append(clock.at(day, supply.hour))
         elif supply.kind == "midnight":
             times.append(clock.at(day, 0))

@@ -142,9 +142,7 @@ class World:
             session = account.session if with_session else None
             if session is not None:
                 event["session_id"] = session.session_id
-                endpoint = (
-                    session.endpoint if session.rotating is None else session.rotating.endpoint(account.rng)
-                )
+                endpoint = session.endpoint if session.rotating is None else session.rotating.endpoint(account.rng)
                 event["ip"] = endpoint.ip
                 event["asn"] = endpoint.asn
                 if session.device.user_agent is not None:
@@ -258,9 +256,7 @@ class World:
         else:
             chosen = candidates[rng.randrange(len(candidates))]
         pool.take(chosen)
-        booking = Booking(
-            self.ids.make("bkg"), chosen, account, applicant, self.now, placeholder, attend_prob
-        )
+        booking = Booking(self.ids.make("bkg"), chosen, account, applicant, self.now, placeholder, attend_prob)
         chosen.booking = booking
         account.bookings.append(booking)
         taker = "scalper" if account.role in SCALPER_ROLES else "legit"
@@ -344,9 +340,7 @@ class World:
         holder = booking.account
         kind = "sold" if booking.sold else "placeholder" if booking.placeholder else "legit"
         if not booking.placeholder and self.rng.random() < booking.attend_prob:
-            self.emit(
-                "booking_attended", slot.site, holder, {"booking_id": booking.booking_id}, with_session=False
-            )
+            self.emit("booking_attended", slot.site, holder, {"booking_id": booking.booking_id}, with_session=False)
             self.figures[f"attended_{kind}"] += 1
         else:
             late = self.now + self.rng.randint(15 * MINUTE, 30 * MINUTE)

@@ -53,9 +53,7 @@ def _events(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("account_id", metavar="ACCOUNT_ID", help="the account's (pseudonymous) id")
     add_store_argument(parser)
-    parser.add_argument(
-        "--events", type=_events, default=1000, metavar="N", help="show the latest N events (0: all)"
-    )
+    parser.add_argument("--events", type=_events, default=1000, metavar="N", help="show the latest N events (0: all)")
     parser.add_argument(
         "--handoff-window",
         type=float,
@@ -68,9 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     def action(store: Store) -> int:
-        view = store.account(
-            args.account_id, max_events=args.events or None, handoff_window_s=args.handoff_window
-        )
+        view = store.account(args.account_id, max_events=args.events or None, handoff_window_s=args.handoff_window)
         if args.format == "json":
             emit_json([view])
         else:
@@ -118,13 +114,9 @@ def show(view: dict[str, Any]) -> None:
         ("shared_applicants", "accounts booking for the same applicant"),
     ):
         if linked[key]:
-            table = Table(
-                "account", "shared", "events", "first seen", "last seen", title=f"{title}: {counts[key]}"
-            )
+            table = Table("account", "shared", "events", "first seen", "last seen", title=f"{title}: {counts[key]}")
             for r in linked[key]:
-                table.add_row(
-                    r["account_id"], str(r["shared"]), str(r["events"]), r["first_seen"], r["last_seen"]
-                )
+                table.add_row(r["account_id"], str(r["shared"]), str(r["events"]), r["first_seen"], r["last_seen"])
             con.print(table)
     window = linked["handoff_window_s"]
     for key, title in (
@@ -134,9 +126,7 @@ def show(view: dict[str, Any]) -> None:
         if linked[key]:
             table = Table("account", "handoffs", "min gap (s)", "slots", title=f"{title}: {counts[key]}")
             for r in linked[key]:
-                table.add_row(
-                    r["account_id"], str(r["count"]), f"{r['min_gap_s']:.1f}", ", ".join(r["slots"])
-                )
+                table.add_row(r["account_id"], str(r["count"]), f"{r['min_gap_s']:.1f}", ", ".join(r["slots"]))
             con.print(table)
     if view["events"]:
         table = Table("ts", "type", "site", "device", "ip (pseudonym)", "details", title="timeline")

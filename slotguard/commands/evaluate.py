@@ -72,7 +72,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     rows.append(("report", str(report)))
     table(rows, ("", "value"), title="evaluate")
     table(
-        [(role, "yes" if r["scalper"] else "no", r["accounts"], r["flagged"], f"{r['rate']:.2%}") for role, r in result["roles"].items()],
+        [
+            (role, "yes" if r["scalper"] else "no", r["accounts"], r["flagged"], f"{r['rate']:.2%}")
+            for role, r in result["roles"].items()
+        ],
         ("role", "scalper", "accounts", "flagged", "rate"),
         title="by role",
     )

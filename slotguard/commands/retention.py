@@ -63,9 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     apply.add_argument("--months", type=_months, required=True, metavar="N", help="keep the last N months")
-    apply.add_argument(
-        "--dry-run", action="store_true", help="list the partitions that would go; drop nothing"
-    )
+    apply.add_argument("--dry-run", action="store_true", help="list the partitions that would go; drop nothing")
     apply.add_argument(
         "--as-of", type=_day, metavar="DATE", help="count months back from this day (default: today, UTC)"
     )
@@ -88,17 +86,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if not doomed:
             con.print(f"nothing older than {kept} to drop ({args.months} months before {as_of})")
             return EXIT_OK
-        table = Table(
-            "table", "month", "rows", "bytes", title=f"{verb} {len(doomed)} partitions (keeping {kept} on)"
-        )
+        table = Table("table", "month", "rows", "bytes", title=f"{verb} {len(doomed)} partitions (keeping {kept} on)")
         for p in doomed:
             d = p.as_dict()
             table.add_row(p.table, str(d["month"]), f"{p.rows:,}", f"{p.bytes:,}")
         con.print(table)
         total = sum(p.rows for p in doomed)
-        con.print(
-            f"{verb} {total:,} rows" + ("; run again without --dry-run to drop them" if args.dry_run else "")
-        )
+        con.print(f"{verb} {total:,} rows" + ("; run again without --dry-run to drop them" if args.dry_run else ""))
         return EXIT_OK
 
     return with_store(settings, action)

@@ -82,9 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
     parser.add_argument("--mix", default="default", help="role mix: a preset name or role=weight,...")
     parser.add_argument("--sites", type=int, default=3, help=f"number of prefecture sites (1-{len(SITES)})")
-    parser.add_argument(
-        "--start", type=_start_date, default=DEFAULT_START, help="first simulated day (YYYY-MM-DD)"
-    )
+    parser.add_argument("--start", type=_start_date, default=DEFAULT_START, help="first simulated day (YYYY-MM-DD)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -154,9 +154,7 @@ def _migrate(store: Store, fmt: str) -> int:
     if fmt == "json":
         emit_json([info])
     elif info["applied"]:
-        print(
-            f"{info['store']}: applied migrations {info['applied']}; schema version {info['schema_version']}"
-        )
+        print(f"{info['store']}: applied migrations {info['applied']}; schema version {info['schema_version']}")
     else:
         print(f"{info['store']}: schema already at version {info['schema_version']}; nothing to do")
     return EXIT_OK
@@ -207,8 +205,6 @@ def _models(store: Store, fmt: str) -> int:
     table = Table("version", "created", "threshold", "features", "sklearn", title=f"{len(models)} models")
     for m in models:
         names = m["metadata"].get("feature_names") or []
-        table.add_row(
-            m["version"], m["created_at"], f"{m['threshold']:.4g}", str(len(names)), m["sklearn_version"]
-        )
+        table.add_row(m["version"], m["created_at"], f"{m['threshold']:.4g}", str(len(names)), m["sklearn_version"])
     console().print(table)
     return EXIT_OK

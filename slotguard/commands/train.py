@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="rarity",
         help="rarity: evidence rarity among legitimate accounts (default); isolation-forest: for comparison",
     )
-    parser.add_argument("--extrapolation", type=float, default=1.0, help="rarity: decades per unit beyond the reference")
+    parser.add_argument(
+        "--extrapolation", type=float, default=1.0, help="rarity: decades per unit beyond the reference"
+    )
     parser.add_argument("--seed", type=int, default=0, help="isolation-forest: random seed")
     parser.add_argument("--trees", type=int, default=300, help="isolation-forest: trees")
     parser.add_argument("--max-samples", type=int, default=256, help="isolation-forest: accounts sampled per tree")

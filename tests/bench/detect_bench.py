@@ -22,6 +22,7 @@ from typing import Any
 from models.artifact import load
 from slotguard.config import resolve
 from slotguard.runner import detect
+from tests.bench.worlds import cached_world
 
 GIB = 1 << 30
 
@@ -31,13 +32,7 @@ def ensure_world(directory: Path, events: int, accounts: int, days: int, seed: i
     target = directory / f"events-{events}.jsonl"
     if target.is_file():
         return target
-    world = directory / "world"
-    if not (world / "events.jsonl").is_file():
-        subprocess.run(
-            [sys.executable, "-m", "slotguard.cli", "simulate", "--seed", str(seed), "--accounts", str(accounts),
-             "--days", str(days), "--out", str(world)],
-            check=True,
-        )
+    world = cached_world(directory / "world", seed, accounts, days)
     with (world / "events.jsonl").open("rb") as src, target.open("wb") as dst:
         dst.writelines(itertools.islice(src, events))
     return target
@@ -75,8 +70,18 @@ def run(directory: Path, events: int, accounts: int, days: int, seed: int, repea
     # memory first, in fresh processes (ru_maxrss of children is a running maximum)
     reader_rss = peak_rss([sys.executable, "-c", f"import json\nfor l in open({str(path)!r}, 'rb'): json.loads(l)"])
     detect_rss = peak_rss(
-        [sys.executable, "-m", "slotguard.cli", "detect", str(path), "--out", str(directory / "verdicts.jsonl"),
-         "--no-progress", "--format", "json"]
+        [
+            sys.executable,
+            "-m",
+            "slotguard.cli",
+            "detect",
+            str(path),
+            "--out",
+            str(directory / "verdicts.jsonl"),
+            "--no-progress",
+            "--format",
+            "json",
+        ]
     )
     json_times, detect_times = [], []
     summary: dict[str, Any] = {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,15 @@ from models.labels import LabelSet, read_labels
 from slotguard.config import resolve
 from slotguard.output import table
 from slotguard.runner import detect
+from tests.bench.worlds import cached_world
 
 WORLDS = [
-    (8401, "default"),
-    (8402, "default"),
-    (8403, "bot-heavy"),
-    (8404, "farm-heavy"),
-    (8405, "human-heavy"),
-    (8406, "legit-heavy"),
+    (9501, "default"),
+    (9502, "default"),
+    (9503, "bot-heavy"),
+    (9504, "farm-heavy"),
+    (9505, "human-heavy"),
+    (9506, "legit-heavy"),
 ]
 
 TARGETS = {
@@ -42,14 +42,7 @@ TARGETS = {
 def world_quality(
     directory: Path, seed: int, mix: str, accounts: int, days: int, model: Path | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]], LabelSet, dict[str, float]]:
-    world = directory / f"{mix}-{seed}"
-    if not (world / "labels.jsonl").is_file():
-        subprocess.run(
-            [sys.executable, "-m", "slotguard.cli", "simulate", "--seed", str(seed), "--accounts", str(accounts),
-             "--days", str(days), "--mix", mix, "--out", str(world)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    world = cached_world(directory / f"{mix}-{seed}", seed, accounts, days, mix)
     settings = resolve()
     out = io.BytesIO()
     detect(world / "events.jsonl", load(model or settings.model), settings, verdicts_out=out, dead_letters=None)
@@ -98,11 +91,24 @@ def main(argv: list[str] | None = None) -> int:
             )
             for seed, mix, r in rows
         ],
-        ("seed", "mix", "accounts (scalpers)", "AP", "precision / recall", "recall@P>=.95", "worst legit role", "buyers flagged", "assoc. flagged"),
+        (
+            "seed",
+            "mix",
+            "accounts (scalpers)",
+            "AP",
+            "precision / recall",
+            "recall@P>=.95",
+            "worst legit role",
+            "buyers flagged",
+            "assoc. flagged",
+        ),
         title="quality on fresh worlds",
     )
     table(
-        [(role, "yes" if r["scalper"] else "no", r["accounts"], r["flagged"], f"{r['rate']:.2%}") for role, r in pooled["roles"].items()],
+        [
+            (role, "yes" if r["scalper"] else "no", r["accounts"], r["flagged"], f"{r['rate']:.2%}")
+            for role, r in pooled["roles"].items()
+        ],
         ("role", "scalper", "accounts", "flagged", "rate"),
         title="pooled, by role",
     )

@@ -50,8 +50,7 @@ BENCH_PORTS = {"CH_TCP_PORT": "19300", "CH_HTTP_PORT": "18323"}
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 )
 EVENT_COLUMNS = (
     "event_id, type, ts_ms, site, account_id, session_id, ip, network, asn, user_agent, device_id, slot_id, "
@@ -269,9 +268,7 @@ def measure_queries(store: Store, runs: int) -> dict[str, Any]:
     flagged = median_ms(lambda: store.flagged(limit=50), runs)
     flagged_site = median_ms(lambda: store.flagged(site="site-7", limit=50), runs)
     accounts = {"busy": "acc-4017", "farm": "acc-40", "ordinary": "acc-150017"}
-    per_account = {
-        name: median_ms(lambda a=account: store.account(a), runs) for name, account in accounts.items()
-    }
+    per_account = {name: median_ms(lambda a=account: store.account(a), runs) for name, account in accounts.items()}
     sample = store.account(accounts["farm"])
     return {
         "flagged_ms": flagged,
@@ -300,7 +297,7 @@ def _script(action: str, directory: Path) -> str:
     return done.stdout.strip()
 
 
-def run(  # noqa: PLR0917 - the benchmark's knobs, passed straight from main()
+def run(
     directory: Path,
     events: int,
     write_rows: int,
@@ -346,17 +343,13 @@ def run(  # noqa: PLR0917 - the benchmark's knobs, passed straight from main()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path("var/bench/storage"))
     parser.add_argument("--events", type=int, default=10_000_000, help="events stored for the query figures")
     parser.add_argument("--write-rows", type=int, default=400_000, help="rows written for the writer figures")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per query (median)")
     parser.add_argument("--engines", default="server,chdb", help="comma-separated: server, chdb")
-    parser.add_argument(
-        "--server", help="use this ClickHouse server (clickhouse://...) instead of starting one"
-    )
+    parser.add_argument("--server", help="use this ClickHouse server (clickhouse://...) instead of starting one")
     args = parser.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     result = run(args.dir, args.events, args.write_rows, args.runs, engines, args.server)

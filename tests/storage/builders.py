@@ -20,9 +20,7 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def line(
-    kind: str, seconds: float, *, site: str = "93-bobigny", event_id: str | None = None, **fields: Any
-) -> str:
+def line(kind: str, seconds: float, *, site: str = "93-bobigny", event_id: str | None = None, **fields: Any) -> str:
     """One contract v1 JSON line, ``seconds`` after T0."""
     doc: dict[str, Any] = {
         "event_id": event_id or f"ev{next(_ids):09d}",
@@ -70,9 +68,7 @@ def verdict(
     )
 
 
-def flag(
-    account: str, score: float, *, when: float = 0.0, site: str = "93-bobigny", model: str = "m1"
-) -> Flag:
+def flag(account: str, score: float, *, when: float = 0.0, site: str = "93-bobigny", model: str = "m1") -> Flag:
     return Flag(account, site, at(when), score, 0.5, [f"{account} flag reason"], model)
 
 

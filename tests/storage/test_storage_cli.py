@@ -66,9 +66,7 @@ def test_account_json_has_the_documented_keys(
     assert run_cli(["account", "acc-1", "--store", store_url, "--format", "json"]) == 0
     (view,) = _json_lines(capsys.readouterr().out)
     assert {"account_id", "events", "verdict", "decisions", "linked"} <= set(view)
-    assert {"shared_devices", "shared_addresses", "handoffs_out", "handoffs_in", "counts"} <= set(
-        view["linked"]
-    )
+    assert {"shared_devices", "shared_addresses", "handoffs_out", "handoffs_in", "counts"} <= set(view["linked"])
     assert len(view["events"]) == 4
     assert run_cli(["account", "acc-1", "--store", store_url]) == 0
     assert "polls day and night" in capsys.readouterr().out
@@ -83,9 +81,7 @@ def test_unknown_account_exits_1_with_a_message(
 
 
 def test_decide_then_labels(filled: Store, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        run_cli(["decide", "acc-1", "confirm", "--note", "bot", "--by", "alice", "--store", store_url]) == 0
-    )
+    assert run_cli(["decide", "acc-1", "confirm", "--note", "bot", "--by", "alice", "--store", store_url]) == 0
     assert "recorded: confirm on acc-1 by alice" in capsys.readouterr().out
     assert run_cli(["store", "labels", "--store", store_url, "--format", "json"]) == 0
     (label,) = _json_lines(capsys.readouterr().out)
@@ -96,9 +92,7 @@ def test_retention_dry_run_json(filled: Store, store_url: str, capsys: pytest.Ca
     argv = ["retention", "apply", "--months", "1", "--as-of", "2026-06-01", "--dry-run", "--format", "json"]
     assert run_cli([*argv, "--store", store_url]) == 0
     rows = _json_lines(capsys.readouterr().out)
-    assert {r["table"] for r in rows} >= {"events", "verdicts"} and all(
-        r["action"] == "would_drop" for r in rows
-    )
+    assert {r["table"] for r in rows} >= {"events", "verdicts"} and all(r["action"] == "would_drop" for r in rows)
     assert filled.counts()["events"] == 6
 
 

@@ -62,9 +62,7 @@ def test_server_lost_mid_run_keeps_rows_and_writes_them_after_restart(
     server_store: tuple[Store, ClickHouseServer],
 ) -> None:
     store, server = server_store
-    writer = store.writer(
-        batch_rows=50, flush_interval_s=3600, max_retries=2, backoff_s=0.05, max_backoff_s=0.2
-    )
+    writer = store.writer(batch_rows=50, flush_interval_s=3600, max_retries=2, backoff_s=0.05, max_backoff_s=0.2)
     first = events(searches("A", 100))
     writer.add_events(*first)
     assert store.counts()["events"] == 100

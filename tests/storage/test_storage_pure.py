@@ -126,9 +126,7 @@ def test_event_columns_refuse_unpaired_raws() -> None:
 
 def test_dead_letters_are_redacted_in_raw_and_reason() -> None:
     rows = [
-        DeadLetter(
-            "f.jsonl", 3, "bad field near 10.1.2.3", '{"ip":"10.1.2.3","to":"[fe80::1]:443"} 203.0.113.5:8080'
-        ),
+        DeadLetter("f.jsonl", 3, "bad field near 10.1.2.3", '{"ip":"10.1.2.3","to":"[fe80::1]:443"} 203.0.113.5:8080'),
         DeadLetter("f.jsonl", 4, "unparsable JSON", "not json at 09:00:01 Chrome/120.0.0.0 v1.2.3.4.5"),
     ]
     cols = dead_letter_columns(rows, PSEUDO, now_ms=0)

@@ -67,9 +67,7 @@ def world(store: Store) -> Store:
     writer.add_events(*events(lines))
     writer.add_verdicts(
         [
-            verdict(
-                "S", 0.95, when=603, reasons=["hands slots over to other accounts", "books within seconds"]
-            ),
+            verdict("S", 0.95, when=603, reasons=["hands slots over to other accounts", "books within seconds"]),
             verdict("F", 0.60, when=80),
             verdict("M", 0.70, when=20),
             verdict("M", 0.30, flagged=False, when=900, model="m2"),  # re-scored later: no longer flagged
@@ -101,9 +99,7 @@ def test_flagged_filters_and_limit(world: Store) -> None:
 
 
 def test_flagged_shows_the_latest_decision(world: Store) -> None:
-    world.decide(
-        "S", "escalate", note="check handoffs", by="alice", at=datetime(2026, 3, 3, tzinfo=T0.tzinfo)
-    )
+    world.decide("S", "escalate", note="check handoffs", by="alice", at=datetime(2026, 3, 3, tzinfo=T0.tzinfo))
     world.decide("S", "confirm", note="12 handoffs", by="bob", at=datetime(2026, 3, 4, tzinfo=T0.tzinfo))
     top = world.flagged()[0]
     assert (top["account_id"], top["decision"], top["decided_by"]) == ("S", "confirm", "bob")

@@ -37,9 +37,7 @@ def test_retention_dry_run_lists_and_apply_drops_only_old_months(store: Store) -
     assert dropped == planned
     after = store.counts()
     assert after["events"] == 4 and after["slot_events"] == 2
-    remaining = {
-        r[0] for r in store.backend.query(f"SELECT DISTINCT account_id FROM {store.database}.events")
-    }
+    remaining = {r[0] for r in store.backend.query(f"SELECT DISTINCT account_id FROM {store.database}.events")}
     assert remaining == {"A2", "A3"}
     assert store.retention(6, as_of=as_of, dry_run=True) == []  # nothing left to drop
     store.account("A2")  # recent history still answers

@@ -28,10 +28,7 @@ EXPECTED_TABLES = {
 
 
 def _tables(store: Store) -> set[str]:
-    return {
-        r[0]
-        for r in store.backend.query(f"SELECT name FROM system.tables WHERE database = '{store.database}'")
-    }
+    return {r[0] for r in store.backend.query(f"SELECT name FROM system.tables WHERE database = '{store.database}'")}
 
 
 def test_open_applies_the_schema(store: Store) -> None:

@@ -74,9 +74,7 @@ def test_no_address_is_stored_in_the_clear(store: Store) -> None:
         ]
     )
     writer.add_events(evs, raws)
-    writer.add_dead_letters(
-        [DeadLetter("in.jsonl", 9, "`ip` is bad near 203.0.113.9", '{"ip":"203.0.113.9"')]
-    )
+    writer.add_dead_letters([DeadLetter("in.jsonl", 9, "`ip` is bad near 203.0.113.9", '{"ip":"203.0.113.9"')])
     assert writer.close().ok
     dump = store.backend.query(
         f"SELECT concat(raw, ip, network) FROM {store.database}.events "
