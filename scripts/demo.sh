@@ -27,7 +27,7 @@ $SG flagged --store "$STORE" --limit 8
 
 TOP=$($SG flagged --store "$STORE" --limit 1 --format json | .venv/bin/python -c 'import json,sys; print(json.loads(sys.stdin.readline())["account_id"])')
 step "5. One account in depth: timeline, verdict, and who it is linked to ($TOP)"
-$SG account "$TOP" --store "$STORE" | head -n 60
+$SG account "$TOP" --store "$STORE" --events 15
 
 step "6. An investigator confirms it; decisions become training labels"
 $SG decide "$TOP" confirm --note "demo: shared device and resale pattern checked" --by demo --store "$STORE"
