@@ -25,6 +25,7 @@ from ingest.pseudonym import Pseudonymizer
 from storage import retention
 from storage.backends import Backend, connect
 from storage.errors import StoreError, StoreUnavailable, UnknownAccount
+from storage.rows import TABLE_COLUMNS
 from storage.schema import applied_versions, apply_migrations, database_exists
 from storage.sql import iso, lit, lits, render, to_ms
 from storage.url import StoreUrl, parse_store_url
@@ -53,25 +54,10 @@ KEYS: Final[dict[str, str]] = {
     "models": "version",
 }
 
-_EVENT_FIELDS: Final = (
-    "event_id",
-    "type",
-    "ts_ms",
-    "site",
-    "session_id",
-    "ip",
-    "network",
-    "asn",
-    "user_agent",
-    "device_id",
-    "slot_id",
-    "booking_id",
-    "applicant_id",
-    "service",
-    "slot_start_ms",
-    "reason",
-    "success",
-    "results",
+#: an account's timeline: every stored event column but the account itself (implied), its
+#: registration contact hashes and the raw line
+_EVENT_FIELDS: Final = tuple(
+    c for c in TABLE_COLUMNS["events"] if c not in ("account_id", "email_hash", "phone_hash", "email_domain", "raw")
 )
 _LINK_KINDS: Final = {"device": "shared_devices", "ip": "shared_addresses", "applicant": "shared_applicants"}
 
@@ -251,15 +237,7 @@ class Store:
             f" FROM {{db}}.current_verdicts WHERE account_id IN {lits(top)}{site_cond}"
             " ORDER BY account_id, scored_ms DESC, row_version DESC LIMIT 1 BY account_id"
         ):
-            details[account_id] = {
-                "account_id": account_id,
-                "site": row_site,
-                "score": score,
-                "flagged_at": iso(flagged_ms),
-                "reasons": list(reasons),
-                "model_version": model,
-                "scored_at": iso(scored_ms),
-            }
+            details[account_id] = _flagged_row(account_id, row_site, score, flagged_ms, reasons, model, scored_ms)
         missing = [a for a in top if a not in details]
         if missing:
             for account_id, row_site, model, flagged_ms, score, reasons in self._sql(
@@ -267,15 +245,7 @@ class Store:
                 f" WHERE account_id IN {lits(missing)}{site_cond}"
                 " ORDER BY account_id, flagged_ms, row_version DESC LIMIT 1 BY account_id"
             ):
-                details[account_id] = {
-                    "account_id": account_id,
-                    "site": row_site,
-                    "score": score,
-                    "flagged_at": iso(flagged_ms),
-                    "reasons": list(reasons),
-                    "model_version": model,
-                    "scored_at": iso(flagged_ms),
-                }
+                details[account_id] = _flagged_row(account_id, row_site, score, flagged_ms, reasons, model, flagged_ms)
         ranked = [details[a] for a in top if a in details]
         latest = self._latest_decisions([r["account_id"] for r in ranked])
         for row in ranked:
@@ -661,3 +631,18 @@ def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _flagged_row(
+    account_id: str, site: str, score: float, flagged_ms: int, reasons: Sequence[str], model: str, scored_ms: int
+) -> dict[str, Any]:
+    """One line of the investigator's queue (from a verdict, or from a flag when no verdict is stored)."""
+    return {
+        "account_id": account_id,
+        "site": site,
+        "score": score,
+        "flagged_at": iso(flagged_ms),
+        "reasons": list(reasons),
+        "model_version": model,
+        "scored_at": iso(scored_ms),
+    }

@@ -77,26 +77,12 @@ def with_store(settings: Settings, action: Callable[[Store], int], *, create: bo
     """Open the store, run ``action``, close it; turn storage errors into messages and exit codes."""
     try:
         store = open_store(settings.store_url, pseudonym_key=settings.pseudonym_key, create=create)
-    except StoreUrlError as exc:
-        print(f"slotguard: bad store URL: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    except StoreUnavailable as exc:
-        print(f"slotguard: store unavailable: {exc}", file=sys.stderr)
-        return EXIT_STORE
     except StoreError as exc:
-        print(f"slotguard: store error: {exc}", file=sys.stderr)
-        return EXIT_STORE
+        return _report(exc)
     try:
         return action(store)
-    except UnknownAccount as exc:
-        print(f"slotguard: {exc}", file=sys.stderr)
-        return EXIT_NOT_FOUND
-    except StoreUnavailable as exc:
-        print(f"slotguard: store unavailable: {exc}", file=sys.stderr)
-        return EXIT_STORE
     except StoreError as exc:
-        print(f"slotguard: store error: {exc}", file=sys.stderr)
-        return EXIT_STORE
+        return _report(exc)
     finally:
         store.close()
 
@@ -208,3 +194,18 @@ def _models(store: Store, fmt: str) -> int:
         table.add_row(m["version"], m["created_at"], f"{m['threshold']:.4g}", str(len(names)), m["sklearn_version"])
     console().print(table)
     return EXIT_OK
+
+
+def _report(exc: StoreError) -> int:
+    """Say what went wrong with the store, and return the exit code for it."""
+    if isinstance(exc, UnknownAccount):
+        print(f"slotguard: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    if isinstance(exc, StoreUrlError):
+        kind = "bad store URL"
+    elif isinstance(exc, StoreUnavailable):
+        kind = "store unavailable"
+    else:
+        kind = "store error"
+    print(f"slotguard: {kind}: {exc}", file=sys.stderr)
+    return EXIT_STORE
