@@ -275,10 +275,7 @@ class FeatureCore:
             self.prune_open(st, t)
             while len(held) >= MAX_OPEN_BOOKINGS:
                 del held[next(iter(held))]
-        if all(b.applicant_id != ev.applicant_id for b in held.values()):
-            st.applicants += 1
         held[ev.booking_id] = OpenBooking(ev.slot_id, ev.applicant_id, t, ev.slot_start.timestamp(), pick_s=pick)
-        st.peak_open = max(st.peak_open, len(held))
 
     def prune_open(self, st: AccountState, now: float) -> None:
         """Forget open bookings whose appointment passed long ago without an outcome."""
@@ -353,11 +350,9 @@ class FeatureCore:
         if type(ev) is SlotReleased:
             sl.released_t = t
             sl.release_reason = ev.reason
-            sl.slot_start_t = ev.slot_start.timestamp()
         elif type(ev) is BookingCancelled:
             sl.canceller = ev.account_id
             sl.cancel_t = t
-            sl.holder = ""
         elif type(ev) is BookingCreated:
             taker = ev.account_id
             gap = t - sl.cancel_t
@@ -371,29 +366,20 @@ class FeatureCore:
                 facts.append(HandoffIn(taker, t, slot_id, gap, sl.canceller))
             elif sl.released_t >= 0.0:
                 facts.append(BookingTimed(taker, t, slot_id, max(t - sl.released_t, 0.0), sl.release_reason))
-            sl.holder = taker
             sl.released_t = -1.0
             sl.canceller = ""
-            if sl.slot_start_t == 0.0:
-                sl.slot_start_t = ev.slot_start.timestamp()
         slots[slot_id] = sl
         return facts
 
     # ------------------------------------------------------------------ device- and address-keyed steps
-    def link_event(self, kind: str, key: str, account_id: str, t: float, datacenter: bool = False) -> list[AnyFact]:
-        """Record that ``account_id`` used device/address ``key``; report how widely it is shared.
-
-        Addresses are reported only when they belong to a data centre: residential and mobile
-        addresses are routinely shared by many households behind carrier-grade NAT.
-        """
+    def link_event(self, kind: str, key: str, account_id: str, t: float) -> list[AnyFact]:
+        """Record that ``account_id`` used ``key`` (a device, data-centre address, private e-mail
+        domain or phone number); report how widely it is shared."""
         store = self._link_stores[kind]
         lk = store.get(key)
         if lk is None:
             lk = LinkState()
         lk.last_t = t
-        if datacenter:
-            lk.datacenter = True
-        reports = kind != "address" or lk.datacenter
         seen = lk.accounts
         joined = account_id not in seen
         seen[account_id] = t
@@ -402,9 +388,6 @@ class FeatureCore:
             if len(seen) > MAX_LINKED_ACCOUNTS:
                 del seen[min(seen, key=seen.__getitem__)]
             count = len(seen)
-            if not reports:
-                store[key] = lk
-                return facts
             if count > lk.reported and count in LINK_REPORT_STEPS:
                 lk.reported = count
                 facts += [Linked(other, t, kind, count) for other in seen]  # type: ignore[arg-type]
@@ -506,7 +489,7 @@ class FeatureCore:
             if update.address is not None and update.datacenter:
                 # only data-centre addresses are tracked: residential and mobile ones are shared by
                 # whole neighbourhoods behind carrier NAT, and rotating proxies mint one per request
-                facts += self.link_event("address", update.address, account_id, t, True)
+                facts += self.link_event("address", update.address, account_id, t)
             if update.dirty:
                 dirty.add(account_id)
         for fact in facts:

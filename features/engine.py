@@ -20,7 +20,7 @@ import numpy as np
 from features.config import EngineConfig
 from features.core import FeatureCore
 from features.registry import FEATURE_NAMES, vector
-from features.state import AccountState, Stores
+from features.state import ENTITY_STATE_TYPES, AccountState, LinkState, Stores
 from ingest.contract import AnyEvent
 from ingest.dedup import Deduplicator
 from ingest.pseudonym import Pseudonymizer
@@ -46,7 +46,6 @@ class FeatureBatch:
 class EngineStats:
     """Counters for the run summary."""
 
-    accepted: int = 0
     duplicates: int = 0
     late: int = 0
     applied: int = 0
@@ -164,7 +163,6 @@ class EmbeddedEngine:
                     self.sweep(t)
                     self._next_sweep_t = t + config.sweep_interval_s
         stats.applied += cut
-        stats.accepted += cut
         self._applied_t = applied_t
         self._next_score_t = next_score_t
 
@@ -193,21 +191,25 @@ class EmbeddedEngine:
         for key in stale:
             del accounts[key]
         evicted["accounts"] = evicted.get("accounts", 0) + len(stale)
-        for st in accounts.values():
+        for key, st in accounts.items():
             if st.open:
                 self.core.prune_open(st, now)
-        for name in ("slots", "devices", "addresses", "domains", "phones", "networks", "applicants"):
+                accounts[key] = st
+        for name in ENTITY_STATE_TYPES:
+            if name == "accounts":
+                continue
             store = getattr(self.stores, name)
             stale = [k for k, v in store.items() if v.last_t < entity_horizon]
             for key in stale:
                 del store[key]
             evicted[name] = evicted.get(name, 0) + len(stale)
-        for name in ("devices", "addresses", "domains", "phones"):
-            for link in getattr(self.stores, name).values():
-                if len(link.accounts) > 1:
+            if ENTITY_STATE_TYPES[name] is LinkState:
+                for key, link in store.items():
                     old = [a for a, seen in link.accounts.items() if seen < entity_horizon]
-                    for account in old:
-                        del link.accounts[account]
+                    if old and len(link.accounts) > 1:
+                        for account in old:
+                            del link.accounts[account]
+                        store[key] = link
 
 
 class _DirtyView:

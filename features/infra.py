@@ -103,11 +103,6 @@ _AGENT_CACHE: dict[str, bool] = {}
 _UA_CACHE_MAX: Final = 4096
 
 
-def is_datacenter(asn: int | None) -> bool:
-    """True when the autonomous system is a hosting or cloud provider."""
-    return asn is not None and asn in DATACENTER_ASNS
-
-
 def is_public_mail_domain(domain: str | None) -> bool:
     """True for the big public mail providers (case-insensitive)."""
     return domain is not None and domain.lower() in PUBLIC_MAIL_DOMAINS

@@ -135,10 +135,6 @@ def _resolved(st: AccountState) -> int:
     return st.attended + st.no_shows
 
 
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.0f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
-
-
 def _when(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
 

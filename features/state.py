@@ -89,8 +89,6 @@ class AccountState(Struct, array_like=True):
     fast_bookings: int = 0
     reactions: list[float] = msgspec.field(default_factory=list)
     open: dict[str, OpenBooking] = msgspec.field(default_factory=dict)
-    peak_open: int = 0
-    applicants: int = 0
     cancellations: int = 0
     attended: int = 0
     no_shows: int = 0
@@ -107,22 +105,19 @@ class AccountState(Struct, array_like=True):
 
 
 class SlotState(Struct, array_like=True):
-    """One slot: when it last became free, who last cancelled it, who holds it."""
+    """One slot: when it last became free, and who last cancelled it."""
 
     last_t: float = 0.0
-    slot_start_t: float = 0.0
     released_t: float = -1.0
     release_reason: str = ""
     canceller: str = ""
     cancel_t: float = -1.0
-    holder: str = ""
 
 
 class LinkState(Struct, array_like=True):
     """Something accounts can share (device, address, e-mail domain, phone): who used it, and when."""
 
     last_t: float = 0.0
-    datacenter: bool = False
     accounts: dict[str, float] = msgspec.field(default_factory=dict)
     reported: int = 1
     #: resale and no-show events per account seen on it (devices only)

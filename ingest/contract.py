@@ -156,8 +156,6 @@ def _check_time(value: datetime, field: str) -> None:
 
 
 _WITH_SLOT_START: Final = (SlotReleased, BookingCreated)
-#: event types with more to check than ``ts`` and ``ip`` (readers call :func:`check` for these)
-CHECK_MORE: Final = frozenset(_WITH_SLOT_START)
 
 
 def check(event: AnyEvent) -> AnyEvent:

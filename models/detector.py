@@ -48,7 +48,7 @@ class Detector:
         self.on_flag = on_flag
         self.on_scored = on_scored
         self.flags_raised = 0
-        self.note = getattr(model.estimator, "strength_note", None)
+        self.note = model.estimator.strength_note
 
     def __call__(self, batch: FeatureBatch) -> None:
         scores, strengths = self.model.estimator.score_with_evidence(batch.matrix)

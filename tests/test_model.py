@@ -218,8 +218,6 @@ def test_every_feature_has_evidence_that_renders() -> None:
         addr_changes=4,
         ua_events=2,
         automation_ua_events=2,
-        peak_open=3,
-        applicants=1,
     )
     for feature in FEATURES:
         text = feature.evidence(st)
