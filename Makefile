@@ -14,7 +14,7 @@ MODEL_SEED ?= 20260301
 MODEL_ACCOUNTS ?= 3000
 MODEL_DAYS ?= 10
 MODEL_WORLDS := 0:default 1:default 2:legit-heavy 3:farm-heavy 4:human-heavy 5:bot-heavy
-MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py ingest/simulator/*.py)
+MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py simulator/*.py)
 
 .PHONY: help setup model demo test test-fast test-integration lint bench quality clean
 

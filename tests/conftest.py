@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from features.config import EngineConfig
-from ingest.simulator import WorldParams, simulate
 from models.artifact import ModelArtifact, save
 from models.labels import read_labels
 from models.training import TrainingOptions, build_artifact, collect, fit
+from simulator import WorldParams, simulate
 
 KEY = "slotguard-dev-key-change-me"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.simulator import WorldParams, simulate
 from models.evaluation import evaluate, first_bookings, read_verdicts
 from models.labels import read_labels
+from simulator import WorldParams, simulate
 
 pytestmark = pytest.mark.slow
 

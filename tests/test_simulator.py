@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ingest.contract import decode
-from ingest.simulator import (
+from simulator import (
     LEGIT_ROLES,
     MIXES,
     ROLES,

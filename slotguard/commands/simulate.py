@@ -9,7 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ingest.simulator import (
+from simulator import (
     MIXES,
     ROLE_DESCRIPTIONS,
     SCALPER_ROLES,
@@ -18,7 +18,7 @@ from ingest.simulator import (
     describe,
     simulate,
 )
-from ingest.simulator.params import DEFAULT_START, SITES
+from simulator.params import DEFAULT_START, SITES
 from slotguard.config import Settings
 
 logger = logging.getLogger(__name__)

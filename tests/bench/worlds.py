@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.simulator import WorldParams, simulate
+from simulator import WorldParams, simulate
 
 
 def cached_world(directory: Path, seed: int, accounts: int, days: int, mix: str = "default") -> Path:

@@ -14,10 +14,10 @@ import math
 import random
 from collections.abc import Callable
 
-from ingest.simulator.model import Account, Booking
-from ingest.simulator.supply import poisson
-from ingest.simulator.timefmt import DAY, HOUR, MINUTE, SECOND
-from ingest.simulator.world import Process, World
+from simulator.model import Account, Booking
+from simulator.supply import poisson
+from simulator.timefmt import DAY, HOUR, MINUTE, SECOND
+from simulator.world import Process, World
 
 logger = logging.getLogger(__name__)
 

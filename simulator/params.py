@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
 
-from ingest.simulator.roles import parse_mix
+from simulator.roles import parse_mix
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Quick use::
 
-    from ingest.simulator import WorldParams, generate, simulate
+    from simulator import WorldParams, generate, simulate
 
     run = generate(WorldParams(seed=7, accounts=500, days=3))
     lines = list(run.events)          # contract-v1 JSON lines (bytes), sorted by (ts, event_id)
@@ -14,8 +14,8 @@ Quick use::
 See README.md in this package for the world model, the roles and how labels are defined.
 """
 
-from ingest.simulator.params import Draws, WorldParams
-from ingest.simulator.roles import (
+from simulator.params import Draws, WorldParams
+from simulator.roles import (
     LEGIT_ROLES,
     MIXES,
     ROLE_DESCRIPTIONS,
@@ -24,7 +24,7 @@ from ingest.simulator.roles import (
     MixError,
     parse_mix,
 )
-from ingest.simulator.run import WorldRun, describe, generate, simulate
+from simulator.run import WorldRun, describe, generate, simulate
 
 __all__ = [
     "LEGIT_ROLES",

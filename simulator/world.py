@@ -23,13 +23,13 @@ from typing import Any
 
 import msgspec
 
-from ingest.simulator.ids import IdMint
-from ingest.simulator.model import Account, Booking, Session, Slot
-from ingest.simulator.network import Internet
-from ingest.simulator.params import Draws, WorldParams, draw_world
-from ingest.simulator.roles import SCALPER_ROLES
-from ingest.simulator.supply import Pool, ServiceSupply, appointment_start, build_supply, choose_sites
-from ingest.simulator.timefmt import DAY, HOUR, MINUTE, SECOND, ParisClock
+from simulator.ids import IdMint
+from simulator.model import Account, Booking, Session, Slot
+from simulator.network import Internet
+from simulator.params import Draws, WorldParams, draw_world
+from simulator.roles import SCALPER_ROLES
+from simulator.supply import Pool, ServiceSupply, appointment_start, build_supply, choose_sites
+from simulator.timefmt import DAY, HOUR, MINUTE, SECOND, ParisClock
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.simulator import legit
-from ingest.simulator.model import Account, Device, FixedNet, HomeNet, MobileNet, NetProfile, ProxyNet
-from ingest.simulator.network import (
+from simulator import legit
+from simulator.model import Account, Device, FixedNet, HomeNet, MobileNet, NetProfile, ProxyNet
+from simulator.network import (
     BOT_UAS,
     DATACENTER,
     DESKTOP_UAS,
@@ -24,8 +24,8 @@ from ingest.simulator.network import (
     MOBILE_UAS,
     Endpoint,
 )
-from ingest.simulator.operations import Market, Operation, bot_operation, farm_operation, operator, sales
-from ingest.simulator.roles import (
+from simulator.operations import Market, Operation, bot_operation, farm_operation, operator, sales
+from simulator.roles import (
     ANXIOUS_AUTOREFRESH,
     ANXIOUS_MANUAL,
     ASSOCIATION,
@@ -40,8 +40,8 @@ from ingest.simulator.roles import (
     SCALPER_ROLES,
     role_counts,
 )
-from ingest.simulator.timefmt import HOUR
-from ingest.simulator.world import Process, World
+from simulator.timefmt import HOUR
+from simulator.world import Process, World
 
 logger = logging.getLogger(__name__)
 

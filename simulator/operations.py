@@ -24,10 +24,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.simulator.legit import lognormal_ms
-from ingest.simulator.model import Account, Booking
-from ingest.simulator.timefmt import DAY, HOUR, MINUTE, SECOND
-from ingest.simulator.world import Process, World
+from simulator.legit import lognormal_ms
+from simulator.model import Account, Booking
+from simulator.timefmt import DAY, HOUR, MINUTE, SECOND
+from simulator.world import Process, World
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ingest.simulator.model import Slot
-from ingest.simulator.params import SERVICES, SITES, Draws, WorldParams
-from ingest.simulator.timefmt import ParisClock
+from simulator.model import Slot
+from simulator.params import SERVICES, SITES, Draws, WorldParams
+from simulator.timefmt import ParisClock
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ingest.simulator.population import Population
-from ingest.simulator.roles import BUYER, SCALPER_ROLES, role_counts
-from ingest.simulator.timefmt import HOUR
-from ingest.simulator.world import World
+from simulator.population import Population
+from simulator.roles import BUYER, SCALPER_ROLES, role_counts
+from simulator.timefmt import HOUR
+from simulator.world import World
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ingest.simulator.network import Endpoint, Internet, v6_address
+from simulator.network import Endpoint, Internet, v6_address
 
 if TYPE_CHECKING:
-    from ingest.simulator.operations import Operation
+    from simulator.operations import Operation
 
 logger = logging.getLogger(__name__)
 
