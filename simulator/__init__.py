@@ -1,4 +1,4 @@
-"""Labelled booking-traffic simulator: a discrete-event world of applicants, associations and scalpers.
+"""Labelled booking-traffic simulator: a family of discrete-event worlds of applicants and scalpers.
 
 Quick use::
 
@@ -18,22 +18,30 @@ from simulator.params import Draws, WorldParams
 from simulator.roles import (
     LEGIT_ROLES,
     MIXES,
+    PRESET_DESCRIPTIONS,
+    PRESETS,
     ROLE_DESCRIPTIONS,
     ROLES,
     SCALPER_ROLES,
     MixError,
+    Variants,
     parse_mix,
 )
 from simulator.run import WorldRun, describe, generate, simulate
+from simulator.structure import MECHANISMS
 
 __all__ = [
     "LEGIT_ROLES",
+    "MECHANISMS",
     "MIXES",
+    "PRESETS",
+    "PRESET_DESCRIPTIONS",
     "ROLES",
     "ROLE_DESCRIPTIONS",
     "SCALPER_ROLES",
     "Draws",
     "MixError",
+    "Variants",
     "WorldParams",
     "WorldRun",
     "describe",

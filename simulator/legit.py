@@ -14,7 +14,7 @@ import math
 import random
 from collections.abc import Callable
 
-from simulator.model import Account, Booking
+from simulator.model import Account, Booking, Kit
 from simulator.supply import poisson
 from simulator.timefmt import DAY, HOUR, MINUTE, SECOND
 from simulator.world import Process, World
@@ -107,7 +107,7 @@ def visit(world: World, account: Account, may_book: bool = True) -> Process:
     yield from world.login(account)
     yield world.now + rng.randint(3 * SECOND, 25 * SECOND)
     searches = rng.randint(1, 4)
-    attend = world.draws.attend_rate
+    attend = account.traits.get("attend_rate", world.draws.attend_rate)
     for index in range(searches):
         if not account.pending:
             break
@@ -209,12 +209,17 @@ def _awake(world: World, account: Account) -> bool:
 
 
 def anxious_autorefresh(world: World, account: Account) -> Process:
-    """A browser extension reloads the search every N s (tens of ms jitter), for hours, even all night."""
+    """A browser extension reloads the search every N s (tens of ms jitter), for hours, even all night.
+
+    Some applicants keep several tabs open (``tabs`` trait): each tab reloads on its own phase, all
+    in the same session.
+    """
     rng, draws = account.rng, world.draws
     start, end = campaign(world, account)
     yield from begin(world, account, start)
     period = int(account.traits["period_s"] * SECOND)
     jitter = account.traits["jitter_ms"]
+    tabs = int(account.traits.get("tabs", 1))
     midnight = day_start(world, world.now)
     starts = [world.now]
     while world.now < end and account.pending:
@@ -228,7 +233,16 @@ def anxious_autorefresh(world: World, account: Account) -> Process:
             hours = min(longest, max(0.5, median * math.exp(rng.gauss(0.0, 0.7))))
             session_end = min(world.now + int(hours * HOUR), end)
             yield from world.login(account)
-            while world.now < session_end and account.pending:
+            # the next reload of each tab (tabs are opened a few seconds to a minute apart)
+            due = [world.now]
+            for _ in range(tabs - 1):
+                due.append(due[-1] + rng.randint(3 * SECOND, 60 * SECOND))
+            while account.pending:
+                tab = min(range(tabs), key=due.__getitem__)
+                if due[tab] >= session_end:
+                    break
+                if due[tab] > world.now:
+                    yield due[tab]
                 results = world.search(account, account.pending[0][1])
                 if results and _awake(world, account):
                     seen = world.now
@@ -236,7 +250,7 @@ def anxious_autorefresh(world: World, account: Account) -> Process:
                     book_next(world, account, seen, draws.attend_rate)
                     if not account.pending:
                         break
-                yield world.now + max(1000, period + round(rng.gauss(0.0, jitter)))
+                due[tab] = max(world.now + 200, due[tab] + max(1000, period + round(rng.gauss(0.0, jitter))))
             world.logout(account)
         midnight += DAY
         # later sessions are rarer, and often started in the evening to run through the night
@@ -275,8 +289,8 @@ def family(world: World, account: Account) -> Process:
     yield from ordinary(world, account)
 
 
-def association_staff(world: World, account: Account) -> Process:
-    """Office staff: searches heavily in office hours, books for a queue of distinct clients who attend.
+def office_staff(world: World, account: Account) -> Process:
+    """Association or law-office staff: searches in office hours for a queue of distinct clients who attend.
 
     Some bookings are cancelled and rebooked for the same client when schedules change; rarely a
     client who cannot come is replaced by another (``booking_modified``).
@@ -307,7 +321,7 @@ def association_staff(world: World, account: Account) -> Process:
 
 def _office_session(world: World, account: Account, session_end: int) -> Process:
     """One stretch of searching at the office for the clients in the queue."""
-    rng, draws = account.rng, world.draws
+    rng = account.rng
     yield from world.login(account)
     while world.now < session_end and account.pending:
         client, service = account.pending[0]
@@ -316,7 +330,7 @@ def _office_session(world: World, account: Account, session_end: int) -> Process
             seen = world.now
             yield seen + reaction_ms(account)
             booking = world.book(
-                account, service, seen, client, placeholder=False, attend_prob=draws.association_attend_rate
+                account, service, seen, client, placeholder=False, attend_prob=account.traits["attend_rate"]
             )
             if booking is not None:
                 account.pending.pop(0)
@@ -329,12 +343,12 @@ def _office_session(world: World, account: Account, session_end: int) -> Process
 
 def _schedule_office_changes(world: World, account: Account, booking: Booking) -> None:
     """Cancel-and-rebook for the same client, or replace a client who cannot come."""
-    rng, draws = account.rng, world.draws
+    rng, traits = account.rng, account.traits
     latest = booking.slot.start - DAY
     if latest <= world.now + 2 * HOUR:
         return
     roll = rng.random()
-    if roll < draws.association_rebook_rate:
+    if roll < traits["rebook_rate"]:
         when = rng.randint(world.now + 2 * HOUR, latest)
 
         def rebook() -> Process:
@@ -344,11 +358,11 @@ def _schedule_office_changes(world: World, account: Account, booking: Booking) -
                 yield world.now + rng.randint(10 * SECOND, 60 * SECOND)
                 world.cancel(booking)
                 account.pending.insert(0, (booking.applicant, booking.slot.service))
-                world.figures["association_rebooks"] += 1
+                world.figures["office_rebooks"] += 1
                 world.logout(account)
 
         world.at(when, rebook())
-    elif roll < draws.association_rebook_rate + draws.association_modify_rate:
+    elif roll < traits["rebook_rate"] + traits["modify_rate"]:
         when = rng.randint(world.now + 2 * HOUR, latest)
 
         def replace_client() -> Process:
@@ -363,3 +377,168 @@ def _schedule_office_changes(world: World, account: Account, booking: Booking) -
                 world.logout(account)
 
         world.at(when, replace_client())
+
+
+# --------------------------------------------------------------------------- public PCs
+#: opening hours of venues with public PCs: kind -> (weekdays open, (from hour, to hour) blocks)
+VENUE_HOURS: dict[str, tuple[tuple[int, ...], tuple[tuple[float, float], ...]]] = {
+    "cyber_cafe": ((0, 1, 2, 3, 4, 5, 6), ((9.5, 22.0),)),
+    "library": ((1, 2, 3, 4, 5), ((10.0, 18.0),)),
+    "social_centre": ((0, 1, 2, 3, 4), ((9.0, 12.0), (13.5, 17.0))),
+}
+
+
+def venue_time(world: World, kind: str, after: int, rng: random.Random) -> int:
+    """A random moment when the venue is open, on the first opening day at or after ``after``."""
+    weekdays, blocks = VENUE_HOURS[kind]
+    midnight = day_start(world, after)
+    for _ in range(14):
+        if world.clock.weekday(midnight + 12 * HOUR) in weekdays:
+            choices = [
+                midnight + int(low * HOUR) + rng.randrange(int((high - low) * HOUR) - 30 * MINUTE)
+                for low, high in blocks
+            ]
+            later = [t for t in choices if t >= after]
+            if later:
+                return later[rng.randrange(len(later))]
+        midnight += DAY
+    return after + DAY
+
+
+def public_pc_user(world: World, account: Account, kind: str, pc: Kit) -> Process:
+    """A stranger on a cyber-café / library / social-centre PC: a visit now and then, books their own slot.
+
+    New users sign up at the PC. A share also use their own phone for some visits (see
+    ``population``: the venue PC and a phone on the carrier).
+    """
+    rng = account.rng
+    start, end = campaign(world, account)
+    per_day = account.traits["visits_per_week"] / 7
+    when = venue_time(world, kind, start, rng)
+    if when >= world.end:
+        when = venue_time(world, kind, world.start, rng)
+    first = True
+    while when < end and account.pending:
+        yield when
+        if first and account.traits.get("new"):
+            world.create_account(account, kit=pc)
+            yield world.now + rng.randint(20 * SECOND, 3 * MINUTE)
+        first = False
+        yield from visit(world, account)
+        when = venue_time(world, kind, world.now + int(rng.expovariate(per_day) * DAY) + HOUR, rng)
+
+
+# --------------------------------------------------------------------------- legal intermediaries
+def intermediary_staff(world: World, office: Office, member: int) -> Process:
+    """A legal intermediary's employee: in office hours, logs into each waiting customer's own account
+    from the office PC and searches and books for that customer (whose applicant then attends).
+    """
+    rng = random.Random(f"{world.params.seed}/intermediary/{office.name}/{member}")
+    midnight = day_start(world, world.start)
+    while midnight < world.end:
+        if world.clock.weekday(midnight + 12 * HOUR) < 5:
+            sessions = sorted(
+                midnight + rng.choice((9, 10, 11, 14, 15, 16)) * HOUR + rng.randrange(45 * MINUTE)
+                for _ in range(rng.randint(2, 4))
+            )
+            for when in sessions:
+                if when < world.now:
+                    continue
+                yield when
+                stop = world.now + rng.randint(45, 150) * MINUTE
+                while world.now < stop:
+                    customer = office.next_customer(world.now)
+                    if customer is None:
+                        break
+                    yield from _serve_customer(world, office, customer, rng)
+                    office.busy.discard(customer.account_id)
+                    yield world.now + rng.randint(15 * SECOND, 2 * MINUTE)
+        midnight += DAY
+        if world.now < midnight:
+            yield midnight
+
+
+def _serve_customer(world: World, office: Office, customer: Account, rng: random.Random) -> Process:
+    """Searches a few times on the customer's account from the office, and books if a slot shows."""
+    if customer.created is None and customer.traits.get("created_by_office"):
+        world.create_account(customer, kit=office.kit)
+        yield world.now + rng.randint(30 * SECOND, 3 * MINUTE)
+    session = yield from world.open_session(customer, kit=office.kit)
+    applicant, service = customer.pending[0]
+    for index in range(rng.randint(2, office.searches_per_customer)):
+        results = world.search(customer, service, session=session)
+        if results:
+            seen = world.now
+            yield seen + lognormal_ms(rng, office.reaction_s, 0.5, 3.0, 90.0)
+            booking = world.book(
+                customer, service, seen, applicant, placeholder=False, attend_prob=office.attend_rate, session=session
+            )
+            if booking is not None:
+                customer.pending.pop(0)
+                office.served += 1
+                world.figures["intermediary_bookings"] += 1
+                if customer.traits.get("checks"):
+                    world.at(world.now + rng.randint(1 * HOUR, 2 * DAY), _check_booking(world, customer))
+                return
+        if index:
+            yield world.now + rng.randint(20 * SECOND, 100 * SECOND)
+
+
+def _check_booking(world: World, customer: Account) -> Process:
+    """The customer logs in from home to look at the booking the intermediary made."""
+    yield world.now
+    yield from world.login(customer)
+    yield world.now + customer.rng.randint(20 * SECOND, 3 * MINUTE)
+    world.logout(customer)
+
+
+def intermediary_customer(world: World, account: Account, office: Office) -> Process:
+    """A customer: maybe tries alone for a while (own device), then hands the search to the intermediary."""
+    rng = account.rng
+    joins = int(account.traits["joins_at"])
+    if account.traits.get("tries_alone") and joins > world.start + HOUR:
+        if account.traits.get("new"):
+            yield world.start + rng.randrange(joins - world.start)
+            world.create_account(account)
+        yield from _daily_visits(world, account, joins, True, lambda: not account.pending)
+    elif account.traits.get("new") and not account.traits.get("created_by_office"):
+        yield max(world.start, joins - rng.randint(1 * HOUR, 1 * DAY))
+        world.create_account(account)
+    yield joins
+    office.waiting.append(account)
+
+
+class Office:
+    """A legal intermediary's office: its network and PCs, its staff, and its queue of customers."""
+
+    def __init__(
+        self,
+        name: str,
+        kit: Kit,
+        *,
+        attend_rate: float,
+        reaction_s: float,
+        searches_per_customer: int,
+        staff: int,
+    ) -> None:
+        self.name = name
+        self.staff = staff
+        self.kit = kit
+        self.attend_rate = attend_rate
+        self.reaction_s = reaction_s
+        self.searches_per_customer = searches_per_customer
+        self.waiting: list[Account] = []
+        self.busy: set[str] = set()
+        self.served = 0
+        self._turn = 0
+
+    def next_customer(self, now: int) -> Account | None:
+        """The next customer still waiting for a slot that no colleague is serving (round-robin)."""
+        self.waiting = [a for a in self.waiting if a.pending]
+        for step in range(len(self.waiting)):
+            customer = self.waiting[(self._turn + step) % len(self.waiting)]
+            if customer.account_id not in self.busy:
+                self._turn += step + 1
+                self.busy.add(customer.account_id)
+                return customer
+        return None

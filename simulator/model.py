@@ -125,6 +125,43 @@ class MobileNet(NetProfile):
         return self.internet.mobile_nat(rng, self.carrier)
 
 
+class CarrierNet(NetProfile):
+    """One handset on its carrier, never on Wi-Fi: CGNAT addresses shared with every other subscriber."""
+
+    def __init__(self, internet: Internet, carrier: int, v6_prefix: int = 0) -> None:
+        self.internet = internet
+        self.carrier = carrier
+        self.v6_prefix = v6_prefix
+
+    def is_mobile(self, rng: random.Random) -> bool:
+        return True
+
+    def endpoint(self, rng: random.Random) -> Endpoint:
+        if self.v6_prefix and rng.random() < 0.5:
+            return Endpoint(v6_address(rng, self.v6_prefix), self.carrier)
+        return self.internet.mobile_nat(rng, self.carrier)
+
+
+class VenueNet(NetProfile):
+    """A shared place (public PC venue, a household's shared PC): its address, or sometimes the user's phone."""
+
+    def __init__(self, internet: Internet, endpoint: Endpoint, rng: random.Random, phone_share: float) -> None:
+        self.internet = internet
+        self.place = endpoint
+        self.carrier = internet.mobile_asn(rng)
+        self.phone_share = phone_share
+        self._next_mobile = False
+
+    def is_mobile(self, rng: random.Random) -> bool:
+        self._next_mobile = self.phone_share > 0 and rng.random() < self.phone_share
+        return self._next_mobile
+
+    def endpoint(self, rng: random.Random) -> Endpoint:
+        if self._next_mobile:
+            return self.internet.mobile_nat(rng, self.carrier)
+        return self.place
+
+
 class FixedNet(NetProfile):
     """A small set of fixed addresses (an office, a VPN exit, an operator's home, a bot's servers)."""
 
@@ -149,6 +186,20 @@ class ProxyNet(NetProfile):
         if rng.random() < self.mobile_share:
             return self.internet.mobile_nat(rng, self.internet.mobile_asn(rng))
         return self.internet.residential(rng)
+
+
+@dataclass(eq=False, slots=True)
+class Kit:
+    """What a person or a machine connects with: a network and the devices used on it."""
+
+    net: NetProfile
+    devices: list[Device]
+
+    def pick(self, rng: random.Random) -> Device:
+        """The device of a new session on this kit."""
+        if len(self.devices) == 1:
+            return self.devices[0]
+        return self.devices[rng.randrange(len(self.devices))]
 
 
 @dataclass(eq=False)
@@ -183,8 +234,14 @@ class Account:
     applicants: list[str] = field(default_factory=list)
     #: per-account behaviour draws (reaction medians, periods, ...), inside the world's ranges
     traits: dict[str, float] = field(default_factory=dict)
-    #: the office (associations) or operator (human scalpers) this account belongs to
+    #: the office, venue, household (legit) or operator / clicker / phone (scalpers) this account belongs to
     group: str = ""
+    #: buyers: the scalper accounts that attempted or made the delivery, in order
+    sellers: list[str] = field(default_factory=list)
+    #: buyers: how the slot was delivered (``none`` until it is)
+    delivered_by: str = "none"
+    #: buyers: ``double_sold`` / ``nonexistent_slot`` when the seller scammed them
+    scam: str | None = None
 
     def active_bookings(self) -> int:
         """Bookings not cancelled."""

@@ -43,6 +43,13 @@ DATACENTER: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
     51167: ("Contabo", ("161.97.0.0/16", "173.212.192.0/18", "207.180.192.0/18")),
 }
 
+#: commercial VPN exit networks: ASN -> (name, IPv4 prefixes)
+VPN: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
+    9009: ("M247", ("146.70.0.0/16", "37.120.128.0/17")),
+    60068: ("Datacamp", ("89.187.160.0/19", "138.199.0.0/17")),
+    60781: ("Leaseweb", ("37.48.64.0/18", "5.79.64.0/18")),
+}
+
 #: market shares of fixed-line ISPs (Orange, Free, SFR, Bouygues)
 RESIDENTIAL_SHARE: Final = {3215: 0.40, 12322: 0.23, 15557: 0.20, 5410: 0.17}
 #: market shares of mobile carriers
@@ -162,6 +169,7 @@ class Internet:
         self._mob4 = {asn: _ranges(v[1]) for asn, v in MOBILE.items()}
         self._mob6 = {asn: _ranges(v[2]) for asn, v in MOBILE.items()}
         self._dc4 = {asn: _ranges(v[1]) for asn, v in DATACENTER.items()}
+        self._vpn4 = {asn: _ranges(v[1]) for asn, v in VPN.items()}
         self.cgnat_pools: dict[int, tuple[str, ...]] = {}
         for asn in MOBILE:
             size = rng.randint(*cgnat_pool_range)
@@ -197,3 +205,7 @@ class Internet:
         """A server address in a hosting network."""
         asn = rng.choice(list(DATACENTER)) if asn is None else asn
         return Endpoint(_draw_v4(rng, self._dc4[asn]), asn)
+
+    def vpn_exit(self, rng: random.Random, asn: int) -> Endpoint:
+        """An exit address of a commercial VPN (shared by the provider's many customers)."""
+        return Endpoint(_draw_v4(rng, self._vpn4[asn]), asn)

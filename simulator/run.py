@@ -14,13 +14,14 @@ from typing import Any
 from tqdm import tqdm
 
 from simulator.population import Population
-from simulator.roles import BUYER, SCALPER_ROLES, role_counts
+from simulator.roles import BUYER, PUBLIC_PC, SCALPER_ROLES, role_counts
+from simulator.structure import MECHANISMS
 from simulator.timefmt import HOUR
 from simulator.world import World
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 class WorldRun:
@@ -49,15 +50,22 @@ class WorldRun:
         self._require_finished()
         out = []
         for account in sorted((a for a in self.world.accounts if a.seen), key=lambda a: a.account_id):
+            scalper = account.role in SCALPER_ROLES and account.op is not None
             label: dict[str, Any] = {
                 "account_id": account.account_id,
                 "role": account.role,
                 "scalper": account.role in SCALPER_ROLES,
-                "operation": account.op.op_id if account.op is not None and account.role in SCALPER_ROLES else None,
+                "operation": account.op.op_id if scalper and account.op is not None else None,
+                "style": account.op.style if scalper and account.op is not None else None,
                 "site": account.site,
             }
             if account.role == BUYER:
+                delivered = account.bought_from is not None
                 label["bought_from"] = account.bought_from
+                label["sellers"] = list(account.sellers) if delivered else []
+                label["delivered_by"] = account.delivered_by if delivered else "none"
+                label["paid_to"] = account.paid_op
+                label["scam"] = account.scam
             out.append(label)
         return out
 
@@ -125,6 +133,8 @@ def _summary(world: World, population: Population) -> dict[str, Any]:
     taken_legit = figures["opening_slots_taken_by_legit"]
     searches = figures["searches_empty"] + figures["searches_with_results"]
     buyers = [a for a in world.accounts if a.role == BUYER]
+    venue_accounts = Counter(a.group.split("/")[0] for a in world.accounts if a.role == PUBLIC_PC)
+    delivered = Counter(a.delivered_by for a in buyers if a.bought_from is not None)
 
     def median_delay(group: str) -> float | None:
         delays = world.release_delays[group]
@@ -140,11 +150,13 @@ def _summary(world: World, population: Population) -> dict[str, Any]:
             "days": params.days,
             "mix": params.mix,
             "mix_shares": {role: round(share, 5) for role, share in params.shares.items()},
+            "mix_variants": params.variants.describe(),
             "sites": params.sites,
             "start": params.start.isoformat(),
         },
         "period": {"start": clock.format(world.start), "end": clock.format(world.end)},
         "draws": asdict(world.draws),
+        "structure": population.describe_structure(),
         "sites": [
             {
                 "site": site,
@@ -156,6 +168,11 @@ def _summary(world: World, population: Population) -> dict[str, Any]:
         "cgnat_pool_sizes": {str(asn): len(pool) for asn, pool in world.internet.cgnat_pools.items()},
         "operations": [op.describe() for op in population.operations],
         "offices": population.offices,
+        "venues": [
+            {"venue": v.name, "kind": v.kind, "site": v.site, "pcs": len(v.pcs), "accounts": venue_accounts[v.name]}
+            for v in population.venues
+        ],
+        "households": population.households,
         "accounts": {
             "total": len(world.accounts),
             "planned_by_role": dict(role_counts(params.shares, params.accounts)),
@@ -205,14 +222,20 @@ def _summary(world: World, population: Population) -> dict[str, Any]:
             "buyers": len(buyers),
             "buyers_paid": figures["buyers_paid"],
             "buyers_served": sum(1 for a in buyers if a.bought_from is not None),
+            "buyers_served_by": {m: delivered[m] for m in MECHANISMS},
+            "buyers_scammed": {
+                "double_sold": sum(1 for a in buyers if a.scam == "double_sold"),
+                "nonexistent_slot": sum(1 for a in buyers if a.scam == "nonexistent_slot"),
+            },
             "buyers_without_seller": figures["buyers_without_seller"],
             "handoffs_attempted": figures["handoffs_attempted"],
             "handoffs_completed": figures["handoffs_completed"],
             "handoffs_sniped": figures["handoffs_sniped"],
             "modifications_sold": figures["modifications_sold"],
             "modifications_legit": figures["modifications_legit"],
-            "association_rebooks": figures["association_rebooks"],
-            "held_slots_dumped": figures["held_slots_dumped"],
+            "office_rebooks": figures["office_rebooks"],
+            "intermediary_bookings": figures["intermediary_bookings"],
+            "held_slots_released": figures["held_slots_released"],
             "cancellations_scalper": figures["cancellations_scalper"],
             "cancellations_legit": figures["cancellations_legit"],
         },
@@ -239,5 +262,7 @@ def describe(summary: dict[str, Any]) -> str:
         f"{'n/a' if with_results is None else f'{with_results:.1%}'} of {demand['searches']:,} searches "
         f"showed a free slot. Resale: {resale['handoffs_completed']} handoffs "
         f"({resale['handoffs_sniped']} sniped), {resale['modifications_sold']} applicant changes, "
-        f"{resale['buyers_served']}/{resale['buyers']} buyers served."
+        f"{resale['buyers_served_by']['book_to_order']} booked to order, "
+        f"{resale['buyers_served']}/{resale['buyers']} buyers served, "
+        f"{sum(resale['buyers_scammed'].values())} scammed."
     )

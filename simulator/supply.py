@@ -23,8 +23,6 @@ from simulator.timefmt import ParisClock
 logger = logging.getLogger(__name__)
 
 SCHEDULE_KINDS = ("weekdays", "weekly", "midnight", "random")
-#: opening schedule kinds' prior weights (each world draws its own per service)
-SCHEDULE_WEIGHTS = (0.4, 0.2, 0.15, 0.25)
 #: appointment hours at the counter: (start hour, end hour) of the morning and afternoon blocks
 OFFICE_BLOCKS = ((8.5, 12.0), (13.5, 16.5))
 
@@ -154,7 +152,9 @@ def build_supply(
 
     The world's daily supply is ``slots_per_account_day x accounts``, split between sites by their
     weights and between services by lognormal weights; a service's batch size is its daily share
-    times 7 divided by its openings per week. Every site has at least one fixed-time schedule.
+    times 7 divided by its openings per week. Schedule kinds follow the world's weights; a site
+    releases everything at random hours with probability ``all_random_site_share``, otherwise its
+    first service has a fixed-time schedule.
     """
     daily_total = draws.slots_per_account_day * accounts
     weight_sum = sum(site_weights.values())
@@ -163,9 +163,10 @@ def build_supply(
         services = rng.sample(SERVICES, rng.randint(2, 4))
         service_weights = [rng.lognormvariate(0, 0.5) for _ in services]
         site_daily = daily_total * site_weights[site] / weight_sum
+        all_random = rng.random() < draws.all_random_site_share
         for index, service in enumerate(services):
-            kind = rng.choices(SCHEDULE_KINDS, weights=SCHEDULE_WEIGHTS)[0]
-            if index == 0 and kind == "random":
+            kind = "random" if all_random else rng.choices(SCHEDULE_KINDS, weights=draws.schedule_weights)[0]
+            if index == 0 and kind == "random" and not all_random:
                 kind = "weekdays"
             hour = rng.choice((8, 9, 10, 14)) if kind == "weekdays" else rng.choice((9, 10, 14, 16))
             weekday = rng.randint(0, 4)

@@ -1,16 +1,18 @@
 """Event time: integer milliseconds since the Unix epoch inside, RFC 3339 Europe/Paris text outside.
 
-The simulator keeps time as ``int`` milliseconds (exact ties, cheap arithmetic) and formats a
-timestamp only when an event is written, with the Europe/Paris offset in force at that instant
-(``+01:00`` in winter, ``+02:00`` in summer; the change happens at 01:00 UTC, on the hour, so
-the offset is cached per UTC hour). Local-time helpers answer "what hour/weekday is it in
-Paris", which drives opening schedules and human daily rhythms.
+The simulator keeps time as ``int`` milliseconds (exact ties, cheap arithmetic) and turns an
+instant into a ``datetime`` only when an event is written, with a fixed-offset ``timezone`` for
+the Europe/Paris offset in force at that instant (``+01:00`` in winter, ``+02:00`` in summer; the
+change happens at 01:00 UTC, on the hour, so the ``timezone`` object is cached per UTC hour). The
+contract's encoder writes it as RFC 3339. ``format`` gives the same instant as text for world.json.
+Local-time helpers answer "what hour/weekday is it in Paris", which drives opening schedules and
+human daily rhythms.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -31,6 +33,8 @@ class ParisClock:
         self._offsets: dict[int, int] = {}
         self._offset_text: dict[int, str] = {}
         self._dates: dict[int, str] = {}
+        self._zones: dict[int, timezone] = {}
+        self._zone_of_offset: dict[int, timezone] = {}
 
     def offset_ms(self, ms: int) -> int:
         """The Paris UTC offset in force at ``ms``, in milliseconds."""
@@ -41,6 +45,18 @@ class ParisClock:
             delta = moment.utcoffset() or timedelta(0)
             offset = self._offsets[hour] = int(delta.total_seconds()) * SECOND
         return offset
+
+    def stamp(self, ms: int) -> datetime:
+        """The instant as an aware ``datetime`` with the fixed Paris offset in force then (exact to the ms)."""
+        zone = self._zones.get(ms // HOUR)
+        if zone is None:
+            offset = self.offset_ms(ms)
+            zone = self._zone_of_offset.get(offset)
+            if zone is None:
+                zone = self._zone_of_offset[offset] = timezone(timedelta(milliseconds=offset))
+            self._zones[ms // HOUR] = zone
+        # ms / 1000 is within 0.2 us of the exact value at these magnitudes; fromtimestamp rounds to the us
+        return datetime.fromtimestamp(ms / 1000, zone)
 
     def _offset_suffix(self, offset: int) -> str:
         text = self._offset_text.get(offset)

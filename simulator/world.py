@@ -4,8 +4,10 @@ Agents are generator processes: each ``yield`` hands back the absolute time (epo
 the process wants to run again. Plain callables can be scheduled too (a slot release, an
 appointment outcome). The world owns the booking system's state (pools of free slots, bookings)
 and is the only place that writes events, so every rule of the contract is enforced here:
-a booking takes a free slot that the account saw in a search, a cancellation is followed by a
-``slot_released`` of the same slot a few hundred ms later, outcomes come on the appointment day.
+a booking takes a free slot that was seen in a search (by the account, or by its operation's
+watcher), a cancellation is followed by a ``slot_released`` of the same slot a few hundred ms
+later, outcomes come on the appointment day. Events are ``ingest.contract`` structs encoded by
+``ingest.contract.encode``, so the simulator cannot drift from the contract.
 
 Events are staged in an output heap keyed by (ts, event_id) and flushed as soon as the clock has
 passed them, so the stream comes out sorted while the simulation runs, in bounded memory.
@@ -19,12 +21,23 @@ import random
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Literal
 
-import msgspec
-
+from ingest.contract import (
+    AccountCreated,
+    AnyEvent,
+    BookingAttended,
+    BookingCancelled,
+    BookingCreated,
+    BookingModified,
+    BookingNoShow,
+    Login,
+    SlotReleased,
+    SlotSearch,
+    encode,
+)
 from simulator.ids import IdMint
-from simulator.model import Account, Booking, Session, Slot
+from simulator.model import Account, Booking, Device, Kit, Session, Slot
 from simulator.network import Internet
 from simulator.params import Draws, WorldParams, draw_world
 from simulator.roles import SCALPER_ROLES
@@ -36,7 +49,9 @@ logger = logging.getLogger(__name__)
 #: a process: yields the absolute time (epoch ms) at which it next wants to run
 Process = Generator[int, None, None]
 
-_encode = msgspec.json.Encoder().encode
+#: (session_id, ip, asn, user_agent, device_id) of a request
+Origin = tuple[str | None, str | None, int | None, str | None, str | None]
+_NO_ORIGIN: Origin = (None, None, None, None, None)
 
 
 class World:
@@ -51,7 +66,7 @@ class World:
         self.start = self.clock.at(params.start, 0)
         self.end = self.clock.at(params.start + timedelta(days=params.days), 0)
         self.now = self.start
-        self.draws: Draws = draw_world(random.Random(f"{seed}/draws"))
+        self.draws: Draws = draw_world(random.Random(f"{seed}/draws"), params.variants)
         self.internet = Internet(random.Random(f"{seed}/internet"), self.draws.cgnat_pool_size)
         supply_rng = random.Random(f"{seed}/supply")
         self.sites, self.site_weights = choose_sites(params, supply_rng)
@@ -118,87 +133,109 @@ class World:
             on_progress(end)
 
     # ----------------------------------------------------------------- writing events
-    def emit(
-        self,
-        etype: str,
-        site: str,
-        account: Account | None,
-        extra: dict[str, Any],
-        *,
-        ts: int = -1,
-        with_session: bool = True,
-    ) -> None:
-        """Stage one contract event; ``ts`` defaults to now; session fields come from the account."""
-        when = self.now if ts < 0 else ts
-        event_id = self.ids.make("evt")
-        event: dict[str, Any] = {
-            "event_id": event_id,
-            "type": etype,
-            "ts": self.clock.format(when),
-            "site": site,
-        }
-        if account is not None:
-            event["account_id"] = account.account_id
-            session = account.session if with_session else None
-            if session is not None:
-                event["session_id"] = session.session_id
-                endpoint = session.endpoint if session.rotating is None else session.rotating.endpoint(account.rng)
-                event["ip"] = endpoint.ip
-                event["asn"] = endpoint.asn
-                if session.device.user_agent is not None:
-                    event["user_agent"] = session.device.user_agent
-                if session.device.device_id is not None:
-                    event["device_id"] = session.device.device_id
-            account.seen = True
-            self.role_events[account.role] += 1
-        event.update(extra)
+    def _stage(self, etype: str, when: int, event: AnyEvent) -> None:
+        """Queue one contract event for output (encoded by the contract's own encoder)."""
         self.event_counts[etype] += 1
-        heapq.heappush(self._out, (when, event_id, _encode(event)))
+        heapq.heappush(self._out, (when, event.event_id, encode(event)))
+
+    def _touch(self, account: Account) -> None:
+        account.seen = True
+        self.role_events[account.role] += 1
+
+    @staticmethod
+    def _origin(account: Account, session: Session | None) -> Origin:
+        """(session_id, ip, asn, user_agent, device_id) of a request in ``session`` (all None without one)."""
+        if session is None:
+            return _NO_ORIGIN
+        endpoint = session.endpoint if session.rotating is None else session.rotating.endpoint(account.rng)
+        device = session.device
+        return session.session_id, endpoint.ip, endpoint.asn, device.user_agent, device.device_id
 
     # ----------------------------------------------------------------- accounts and sessions
-    def create_account(self, account: Account) -> None:
-        """``account_created`` from the device and address the person signs up with."""
-        device = account.pick_device()
-        endpoint = account.net.endpoint(account.rng)
-        extra: dict[str, Any] = {"email_hash": account.email_hash}
-        if account.phone_hash is not None:
-            extra["phone_hash"] = account.phone_hash
-        extra["email_domain"] = account.email_domain
-        extra["ip"] = endpoint.ip
-        extra["asn"] = endpoint.asn
-        if device.user_agent is not None:
-            extra["user_agent"] = device.user_agent
-        if device.device_id is not None:
-            extra["device_id"] = device.device_id
-        self.emit("account_created", account.site, account, extra, with_session=False)
-        account.created = self.now
+    def create_account(self, account: Account, kit: Kit | None = None) -> None:
+        """``account_created`` from the device and address the account is signed up with.
 
-    def login(self, account: Account, retry_ms: tuple[int, int] = (3 * SECOND, 40 * SECOND)) -> Process:
-        """Log in (failed attempts are retried after ``retry_ms``) and open a new session."""
-        rng = account.rng
-        for _ in range(5):
+        ``kit`` is someone else's network and devices (an intermediary's office, a public PC).
+        """
+        if kit is None:
             device = account.pick_device()
-            endpoint = account.net.endpoint(rng)
+            endpoint = account.net.endpoint(account.rng)
+        else:
+            device = kit.pick(account.rng)
+            endpoint = kit.net.endpoint(account.rng)
+        now = self.now
+        self._touch(account)
+        self._stage(
+            "account_created",
+            now,
+            AccountCreated(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=account.site,
+                account_id=account.account_id,
+                ip=endpoint.ip,
+                asn=endpoint.asn,
+                user_agent=device.user_agent,
+                device_id=device.device_id,
+                email_hash=account.email_hash,
+                phone_hash=account.phone_hash,
+                email_domain=account.email_domain,
+            ),
+        )
+        account.created = now
+
+    def open_session(
+        self,
+        account: Account,
+        kit: Kit | None = None,
+        retry_ms: tuple[int, int] = (3 * SECOND, 40 * SECOND),
+    ) -> Generator[int, None, Session]:
+        """Log in (failed attempts are retried after ``retry_ms``); return the new session.
+
+        ``kit`` logs in with someone else's network and devices: a seller operating a buyer's
+        account with the buyer's credentials, an intermediary using a customer's account.
+        """
+        rng = account.rng
+        net = account.net if kit is None else kit.net
+        for _ in range(5):
+            device = account.pick_device() if kit is None else kit.pick(rng)
+            endpoint = net.endpoint(rng)
             if rng.random() < account.login_failure_rate:
-                account.session = None
-                extra: dict[str, Any] = {"success": False, "ip": endpoint.ip, "asn": endpoint.asn}
-                if device.user_agent is not None:
-                    extra["user_agent"] = device.user_agent
-                if device.device_id is not None:
-                    extra["device_id"] = device.device_id
-                self.emit("login", account.site, account, extra)
+                self._login_event(account, None, endpoint.ip, endpoint.asn, device, success=False)
                 self.figures["logins_failed"] += 1
                 yield self.now + rng.randint(*retry_ms)
                 continue
             break
-        rotating = account.net if account.net.rotates_per_request else None
-        account.session = Session(self.ids.make("ses"), endpoint, device, self.now, rotating)
-        self.emit("login", account.site, account, {"success": True})
+        session = Session(self.ids.make("ses"), endpoint, device, self.now, net if net.rotates_per_request else None)
+        self._login_event(account, session.session_id, endpoint.ip, endpoint.asn, device, success=True)
+        return session
 
-    def ensure_session(self, account: Account) -> Process:
-        """Log in unless the account already has a session."""
-        if account.session is None:
-            yield from self.login(account)
+    def _login_event(
+        self, account: Account, session_id: str | None, ip: str, asn: int, device: Device, *, success: bool
+    ) -> None:
+        now = self.now
+        self._touch(account)
+        self._stage(
+            "login",
+            now,
+            Login(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=account.site,
+                account_id=account.account_id,
+                session_id=session_id,
+                ip=ip,
+                asn=asn,
+                user_agent=device.user_agent,
+                device_id=device.device_id,
+                success=success,
+            ),
+        )
+
+    def login(self, account: Account, retry_ms: tuple[int, int] = (3 * SECOND, 40 * SECOND)) -> Process:
+        """Log in with the account's own network and devices; the session becomes ``account.session``."""
+        account.session = None
+        account.session = yield from self.open_session(account, retry_ms=retry_ms)
 
     @staticmethod
     def logout(account: Account) -> None:
@@ -206,11 +243,32 @@ class World:
         account.session = None
 
     # ----------------------------------------------------------------- searching and booking
-    def search(self, account: Account, service: str, site: str = "") -> int:
+    def search(self, account: Account, service: str, site: str = "", session: Session | None = None) -> int:
         """A ``slot_search``: how many slots of the service are free at the site right now."""
         site = site or account.site
-        results = self.pools[(site, service)].count(self.now)
-        self.emit("slot_search", site, account, {"service": service, "results": results})
+        now = self.now
+        results = self.pools[(site, service)].count(now)
+        session_id, ip, asn, user_agent, device_id = self._origin(
+            account, account.session if session is None else session
+        )
+        self._touch(account)
+        self._stage(
+            "slot_search",
+            now,
+            SlotSearch(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=site,
+                account_id=account.account_id,
+                session_id=session_id,
+                ip=ip,
+                asn=asn,
+                user_agent=user_agent,
+                device_id=device_id,
+                service=service,
+                results=results,
+            ),
+        )
         self.figures["searches_with_results" if results else "searches_empty"] += 1
         return results
 
@@ -228,12 +286,15 @@ class World:
         slot: Slot | None = None,
         site: str = "",
         exclude: set[str] | frozenset[str] = frozenset(),
+        session: Session | None = None,
     ) -> Booking | None:
-        """Book a slot that was already free when the account searched at ``seen_at``; None if gone.
+        """Book a slot that was already free at ``seen_at``; None if it is gone.
 
-        ``prefer``: "earliest" appointment (urgent applicants), "any" (random), or "latest" (scalpers
-        who want time to resell). ``slot`` asks for one particular slot (a handoff); ``exclude``
-        names slots this account will not take (an operation's own slot being handed off).
+        ``seen_at`` is when the slot was seen: the account's own last search, or, for an
+        operation's bookers, the search of the watcher who passed the slot on. ``prefer``:
+        "earliest" appointment (urgent applicants), "any" (random), or "latest" (scalpers who want
+        time to resell). ``slot`` asks for one particular slot (a handoff); ``exclude`` names
+        slots this account will not take (an operation's own slot being handed off).
         """
         site = site or account.site
         pool = self.pools[(site, service)]
@@ -242,7 +303,7 @@ class World:
             candidates = [s for s in candidates if s is slot]
         elif exclude:
             candidates = [s for s in candidates if s.slot_id not in exclude]
-        elif min_lead_ms:
+        if slot is None and min_lead_ms:
             later = [s for s in candidates if s.start >= self.now + min_lead_ms]
             candidates = later or candidates
         if not candidates:
@@ -256,71 +317,121 @@ class World:
         else:
             chosen = candidates[rng.randrange(len(candidates))]
         pool.take(chosen)
-        booking = Booking(self.ids.make("bkg"), chosen, account, applicant, self.now, placeholder, attend_prob)
+        now = self.now
+        booking = Booking(self.ids.make("bkg"), chosen, account, applicant, now, placeholder, attend_prob)
         chosen.booking = booking
         account.bookings.append(booking)
         taker = "scalper" if account.role in SCALPER_ROLES else "legit"
         if chosen.from_opening and not chosen.first_taker:
             chosen.first_taker = taker
             self.figures[f"opening_slots_taken_by_{taker}"] += 1
-            self.release_delays[taker].append(self.now - chosen.released)
+            self.release_delays[taker].append(now - chosen.released)
         self.figures[f"bookings_{taker}"] += 1
         self.figures[f"booked_by_{account.role}"] += 1
-        self.emit(
+        session_id, ip, asn, user_agent, device_id = self._origin(
+            account, account.session if session is None else session
+        )
+        self._touch(account)
+        self._stage(
             "booking_created",
-            site,
-            account,
-            {
-                "booking_id": booking.booking_id,
-                "slot_id": chosen.slot_id,
-                "service": service,
-                "slot_start": self.clock.format(chosen.start),
-                "applicant_id": applicant,
-            },
+            now,
+            BookingCreated(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=site,
+                account_id=account.account_id,
+                session_id=session_id,
+                ip=ip,
+                asn=asn,
+                user_agent=user_agent,
+                device_id=device_id,
+                booking_id=booking.booking_id,
+                slot_id=chosen.slot_id,
+                service=service,
+                slot_start=self.clock.stamp(chosen.start),
+                applicant_id=applicant,
+            ),
         )
         self._schedule_outcome(booking)
         return booking
 
-    def cancel(self, booking: Booking) -> None:
-        """``booking_cancelled`` now; the slot is re-released a few hundred ms later."""
+    def cancel(self, booking: Booking, session: Session | None = None) -> None:
+        """``booking_cancelled`` by the holder now; the slot is re-released a few hundred ms later."""
         if not booking.active:
             return
         booking.active = False
         slot = booking.slot
         slot.booking = None
-        self.emit(
+        holder = booking.account
+        now = self.now
+        session_id, ip, asn, user_agent, device_id = self._origin(
+            holder, holder.session if session is None else session
+        )
+        self._touch(holder)
+        self._stage(
             "booking_cancelled",
-            slot.site,
-            booking.account,
-            {"booking_id": booking.booking_id, "slot_id": slot.slot_id},
+            now,
+            BookingCancelled(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=slot.site,
+                account_id=holder.account_id,
+                session_id=session_id,
+                ip=ip,
+                asn=asn,
+                user_agent=user_agent,
+                device_id=device_id,
+                booking_id=booking.booking_id,
+                slot_id=slot.slot_id,
+            ),
         )
-        self.figures[f"cancellations_{'scalper' if booking.account.role in SCALPER_ROLES else 'legit'}"] += 1
+        self.figures[f"cancellations_{'scalper' if holder.role in SCALPER_ROLES else 'legit'}"] += 1
         delay = self.rng.randint(150, 900)
-        self.at(self.now + delay, lambda: self.release(slot, "cancellation"))
+        self.at(now + delay, lambda: self.release(slot, "cancellation"))
 
-    def modify(self, booking: Booking, applicant: str) -> None:
-        """``booking_modified``: the applicant on a booking changes."""
+    def modify(self, booking: Booking, applicant: str, session: Session | None = None) -> None:
+        """``booking_modified``: the holder changes the applicant on a booking."""
         booking.applicant = applicant
-        self.emit(
+        holder = booking.account
+        now = self.now
+        session_id, ip, asn, user_agent, device_id = self._origin(
+            holder, holder.session if session is None else session
+        )
+        self._touch(holder)
+        self._stage(
             "booking_modified",
-            booking.slot.site,
-            booking.account,
-            {"booking_id": booking.booking_id, "applicant_id": applicant},
+            now,
+            BookingModified(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=booking.slot.site,
+                account_id=holder.account_id,
+                session_id=session_id,
+                ip=ip,
+                asn=asn,
+                user_agent=user_agent,
+                device_id=device_id,
+                booking_id=booking.booking_id,
+                applicant_id=applicant,
+            ),
         )
 
-    def release(self, slot: Slot, reason: str) -> None:
-        """``slot_released``: the slot becomes bookable (opening or cancellation)."""
-        slot.released = self.now
-        self.emit(
+    def release(self, slot: Slot, reason: Literal["opening", "cancellation"]) -> None:
+        """``slot_released``: the slot becomes bookable (opening or cancellation); a system event."""
+        now = self.now
+        slot.released = now
+        self._stage(
             "slot_released",
-            slot.site,
-            None,
-            {
-                "slot_id": slot.slot_id,
-                "service": slot.service,
-                "slot_start": self.clock.format(slot.start),
-                "reason": reason,
-            },
+            now,
+            SlotReleased(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=slot.site,
+                slot_id=slot.slot_id,
+                service=slot.service,
+                slot_start=self.clock.stamp(slot.start),
+                reason=reason,
+            ),
         )
         self.figures[f"slots_released_{reason}"] += 1
         self.pools[(slot.site, slot.service)].add(slot)
@@ -339,19 +450,28 @@ class World:
             return
         holder = booking.account
         kind = "sold" if booking.sold else "placeholder" if booking.placeholder else "legit"
+        self._touch(holder)
         if not booking.placeholder and self.rng.random() < booking.attend_prob:
-            self.emit("booking_attended", slot.site, holder, {"booking_id": booking.booking_id}, with_session=False)
+            now = self.now
+            event: AnyEvent = BookingAttended(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(now),
+                site=slot.site,
+                account_id=holder.account_id,
+                booking_id=booking.booking_id,
+            )
+            self._stage("booking_attended", now, event)
             self.figures[f"attended_{kind}"] += 1
         else:
             late = self.now + self.rng.randint(15 * MINUTE, 30 * MINUTE)
-            self.emit(
-                "booking_no_show",
-                slot.site,
-                holder,
-                {"booking_id": booking.booking_id},
-                ts=late,
-                with_session=False,
+            event = BookingNoShow(
+                event_id=self.ids.make("evt"),
+                ts=self.clock.stamp(late),
+                site=slot.site,
+                account_id=holder.account_id,
+                booking_id=booking.booking_id,
             )
+            self._stage("booking_no_show", late, event)
             self.figures[f"no_show_{kind}"] += 1
 
     # ----------------------------------------------------------------- supply

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from simulator import (
-    MIXES,
+    PRESET_DESCRIPTIONS,
     ROLE_DESCRIPTIONS,
     SCALPER_ROLES,
     MixError,
@@ -23,46 +23,56 @@ from slotguard.config import Settings
 
 logger = logging.getLogger(__name__)
 
-HELP = "simulate a labelled world of booking traffic (legit applicants, associations, scalpers)"
+HELP = "simulate a labelled world of booking traffic (applicants, offices, public PCs, scalping operations)"
 
 
 def _roles_text() -> str:
     lines = []
     for role, text in ROLE_DESCRIPTIONS.items():
         tag = "scalper" if role in SCALPER_ROLES else "legit  "
-        lines.append(f"  {role:<20} {tag} {text}")
+        lines.append(f"  {role:<22} {tag} {text}")
     return "\n".join(lines)
+
+
+def _presets_text() -> str:
+    return "\n".join(f"  {name:<12} {text}" for name, text in PRESET_DESCRIPTIONS.items())
 
 
 DESCRIPTION = f"""\
 Simulate prefecture appointment booking: slots open in batches, far more applicants search than
-there are slots, bots grab most fresh slots within seconds and resell them to applicants.
+there are slots, scalping operations grab fresh slots and resell them to applicants.
 Writes, under --out:
-  events.jsonl  contract-v1 events, one JSON object per line, sorted by (ts, event_id)
+  events.jsonl  contract-v1 events (ingest.contract structs and encoder), one JSON object per
+                line, sorted by (ts, event_id)
   labels.jsonl  one line per account seen: role, scalper (bool), operation (op-... or null),
-                site; buyers also carry bought_from (the operation they paid)
-  world.json    parameters, every per-world random draw, counts per role and event type,
-                supply/demand figures (slots opened, taken by scalpers, searches with results, ...)
-Same arguments => byte-identical files. Behaviour parameters (schedules, batch sizes, poll
-periods, reaction times, resale rates, operation sizes) are drawn per world from the seed.
+                style (the operation's style, or null), site; buyers also carry bought_from,
+                sellers (the scalper accounts that delivered their slot), delivered_by
+                (handoff_buyer_device / handoff_seller_operated / applicant_change /
+                book_to_order / none), paid_to and scam (double_sold / nonexistent_slot / null)
+  world.json    parameters, every per-world draw, every operation's structure (who watches and
+                who books, delivery mix, hold release, infrastructure, sign-ups, e-mail), offices,
+                venues, counts per role and event type, supply/demand/resale figures
+Same arguments => byte-identical files. Behaviour parameters and the *structure* of the world
+(which roles and styles, how each operation is organised) are drawn from the seed.
 
-roles (label `role`):
+roles (label `role`; a scalper's role is its operation's style):
 {_roles_text()}
 
-mixes (--mix): {", ".join(MIXES)}, or a custom list of weights, e.g.
-  --mix ordinary=60,anxious_manual=10,association=5,buyer=5,farm=10,bot_datacenter=10
-  `no-scalpers` has neither scalpers nor buyers: use it to calibrate an alert threshold.
+mixes (--mix), or a custom list of weights, e.g.
+  --mix ordinary=60,anxious_manual=10,public_pc=5,buyer=5,farm=10,bot_mobile=10
+{_presets_text()}
 
 scale: events grow with accounts x days; bots polling day and night are most of the volume.
   --accounts 2000 --days 5     ~0.2 M events, a few seconds
-  --accounts 10000 --days 14   ~1-1.5 M events, ~20-40 s, under 100 MB of memory
+  --accounts 10000 --days 14   ~1-2 M events, ~25-50 s (`mobile` is the heaviest), ~100 MB of memory
   appointments are a few days to weeks ahead: use --days 10 or more to see many
   attended / no-show outcomes.
 
 examples:
   slotguard simulate --seed 7 --accounts 2000 --days 5 --out var/world
-  slotguard simulate --seed 8 --accounts 2000 --days 10 --mix no-scalpers --out var/calibration
-  slotguard simulate --seed 9 --accounts 5000 --days 7 --mix farm-heavy --sites 5 --out var/farms
+  slotguard simulate --seed 8 --accounts 2000 --days 10 --mix quiet --out var/calibration
+  slotguard simulate --seed 9 --accounts 5000 --days 7 --mix hard --sites 5 --out var/hard
+  slotguard simulate --seed 10 --accounts 3000 --days 10 --mix random --out var/random-10
   slotguard simulate --seed 1 --days 4 --start 2026-03-27 --out var/dst   # crosses the DST change
 """
 
@@ -80,7 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accounts", type=int, default=2000, help="number of accounts in the world")
     parser.add_argument("--days", type=int, default=5, help="simulated days (from --start, Paris midnight)")
     parser.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
-    parser.add_argument("--mix", default="default", help="role mix: a preset name or role=weight,...")
+    parser.add_argument(
+        "--mix", default="default", help=f"role mix: a preset ({', '.join(PRESET_DESCRIPTIONS)}) or role=weight,..."
+    )
     parser.add_argument("--sites", type=int, default=3, help=f"number of prefecture sites (1-{len(SITES)})")
     parser.add_argument("--start", type=_start_date, default=DEFAULT_START, help="first simulated day (YYYY-MM-DD)")
 
