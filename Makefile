@@ -13,18 +13,20 @@ MODEL := models/artifacts/default/model.joblib
 MODEL_SEED ?= 20260301
 MODEL_ACCOUNTS ?= 3000
 MODEL_DAYS ?= 10
-MODEL_WORLDS := 0:default 1:default 2:legit-heavy 3:farm-heavy 4:human-heavy 5:bot-heavy
+# one world of each kind of structure: the family's presets, two drawn at random, and a quiet one
+MODEL_WORLDS := 0:default 1:hard 2:mobile 3:random 4:random 5:bot-heavy 6:quiet
 MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py simulator/*.py)
 
-.PHONY: help setup model demo test test-fast test-integration lint bench quality clean
+.PHONY: help setup model demo test test-fast test-integration lint bench quality clean kafka-jars
 
 help:
 	@echo "make demo    simulate a world, detect scalpers in it, evaluate and show flagged accounts"
 	@echo "make test    lint, type-check, fast tests, then integration tests against real services"
 	@echo "make bench   speed and memory benchmarks (ratios against a baseline in the same run)"
-	@echo "make quality detection quality on fresh seeds and mixes (not the training world)"
+	@echo "make quality detection quality on unseen worlds of both generators, with a plain baseline beside"
 	@echo "make setup   create .venv with slotguard and its dev tools, build the default model"
 	@echo "make model   rebuild the default model from the simulator (seed $(MODEL_SEED))"
+	@echo "make kafka-jars  resolve the Kafka broker's jars from Maven Central (for scripts/kafka.sh)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || scripts/ensure-apt.sh python3-venv
@@ -58,6 +60,7 @@ test-fast: setup
 
 test-integration: setup
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
+	scripts/kafka.sh jars
 	$(VENV)/bin/pytest -q -m integration
 
 test: lint test-fast test-integration
@@ -72,6 +75,9 @@ bench: setup
 
 quality: setup
 	$(PY) -m tests.bench.quality
+
+kafka-jars:
+	scripts/kafka.sh jars
 
 clean:
 	-scripts/clickhouse.sh stop

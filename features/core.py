@@ -10,23 +10,24 @@ process; the streaming runner calls the same methods from agents partitioned by 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from features.facts import (
     AnyFact,
     ApplicantShared,
     BookingTimed,
-    CreationBurst,
     HandoffIn,
     HandoffOut,
     Linked,
-    LinkedEvidence,
+    SellerFlagged,
 )
 from features.infra import _AGENT_CACHE, DATACENTER_ASNS, is_automation_agent, is_public_mail_domain
 from features.params import LINK_REPORT_STEPS, PARAMS, FeatureParams
+from features.registry import HOLDER_FEATURES, ONE_ODD_BOOKING
 from features.state import (
-    MAX_CREATIONS,
+    MAX_COUNTERPARTS,
     MAX_LINKED_ACCOUNTS,
+    MAX_LINKS,
     MAX_OPEN_BOOKINGS,
     MAX_REACTIONS,
     AccountState,
@@ -53,10 +54,34 @@ from ingest.pseudonym import Pseudonymizer
 
 logger = logging.getLogger(__name__)
 
-#: at most this many distinct counterparts are remembered per account for evidence
-MAX_COUNTERPARTS = 8
 #: a search and a booking closer than this happened "at once": no client round trip is that fast
 SAME_INSTANT_S = 0.05
+#: ``OpenBooking.pick_s`` once the slot step's fact has settled whose pick the booking was
+SETTLED = -2.0
+
+
+def is_holder(st: AccountState) -> bool:
+    """The account's *own* behaviour is that of a slot holder, in at least one way no applicant needs.
+
+    A booking within seconds of a slot's release (handoffs excluded) or within a second of the
+    search showing it; bookings without searching, left unused, handed over or re-assigned, whose
+    surprises (``features.surprise``) add up to at least one odd booking of one; a placeholder
+    identity shared with other accounts. Being a holder is not evidence against the account itself
+    (its own features say how much its behaviour weighs); it is what the accounts sharing a device
+    or a registration with it hear of. Linkage and infrastructure are not behaviour and never
+    make a holder. An account becomes a holder at most once; it is then announced to everything it
+    shares.
+    """
+    if st.fast_bookings >= 1 or st.instant_picks >= 1 or st.reused_applicants >= 1:
+        return True
+    if not (st.unsearched_bookings or st.no_shows or st.late_cancels or st.handoffs_out or st.modifications):
+        return False
+    total = 0.0
+    for feature in HOLDER_FEATURES:
+        value = feature.compute(st)
+        if value > 0.0:  # NaN (nothing to judge) compares False
+            total += value
+    return total >= ONE_ODD_BOOKING
 
 
 class DirtyMarker(Protocol):
@@ -66,24 +91,23 @@ class DirtyMarker(Protocol):
 
 
 class AccountUpdate:
-    """What the account step reports back: whether features changed, and links to announce."""
+    """What the account step reports back: whether features changed, and links to announce.
 
-    __slots__ = ("address", "datacenter", "device", "dirty", "evidence")
+    ``links`` are the ``(kind, key)`` entities (device, data-centre address) the event showed the
+    account using, to be told to their entity steps; ``holder`` says the account has just become a
+    holder, so *every* entity it shares must hear of it.
+    """
 
-    def __init__(
-        self, dirty: bool, device: str | None, address: str | None, datacenter: bool, evidence: bool = False
-    ) -> None:
+    __slots__ = ("dirty", "holder", "links")
+
+    def __init__(self, dirty: bool, links: list[tuple[str, str]] | None = None, holder: bool = False) -> None:
         self.dirty = dirty
-        self.device = device
-        self.address = address
-        #: the address belongs to a hosting / cloud network
-        self.datacenter = datacenter
-        #: the event was a resale or no-show: the account's device should hear of it
-        self.evidence = evidence
+        self.links = links
+        self.holder = holder
 
 
 #: what most events (a search, a login) report: nothing changed that anyone else must hear of
-QUIET = AccountUpdate(False, None, None, False)
+QUIET = AccountUpdate(False)
 
 
 class FeatureCore:
@@ -105,12 +129,7 @@ class FeatureCore:
             "address": stores.addresses,
             "domain": stores.domains,
             "phone": stores.phones,
-        }
-        self._linked_field = {
-            "device": "device_accounts",
-            "address": "datacenter_address_accounts",
-            "domain": "domain_accounts",
-            "phone": "phone_accounts",
+            "cohort": stores.cohorts,
         }
 
     # ------------------------------------------------------------------ account-keyed step
@@ -126,10 +145,10 @@ class FeatureCore:
             st = AccountState(site=ev.site, last_t=t)
         elif t > st.last_t:
             st.last_t = t
-        device = address = None
-        datacenter = False
+        links: list[tuple[str, str]] | None = None
         refresh = t - st.last_link_t >= self._link_refresh
         ip = ev.ip
+        address = None
         if ip is not None:
             addr = self._ip_names.get(ip) or self.pseudonymizer.ip(ip)
             st.addr_events += 1
@@ -141,11 +160,13 @@ class FeatureCore:
             elif refresh:
                 address = addr
         device_id = ev.device_id
+        device = None
         if device_id is not None and (refresh or device_id != st.last_device):
             st.last_device = device = device_id
         if refresh and (device or address):
             st.last_link_t = t
         asn = ev.asn
+        datacenter = False
         if asn is not None:
             st.asn_events += 1
             if asn in DATACENTER_ASNS:
@@ -159,8 +180,14 @@ class FeatureCore:
                 automated = is_automation_agent(agent)
             if automated:
                 st.automation_ua_events += 1
+        if device is not None:
+            links = [("device", device)]
+        if address is not None and datacenter:
+            # only data-centre addresses are tracked: residential and mobile ones are shared by
+            # whole neighbourhoods behind carrier NAT (holders among them would say nothing of the
+            # others), and rotating proxies mint one per request
+            links = [*links, ("address", address)] if links else [("address", address)]
 
-        evidence = False
         if type(ev) is SlotSearch:
             dirty = self._search(st, ev, t) or dirty
         elif type(ev) is BookingCreated:
@@ -168,10 +195,12 @@ class FeatureCore:
             dirty = True
         elif type(ev) is BookingCancelled:
             st.cancellations += 1
-            st.open.pop(ev.booking_id, None)
+            held = st.open.pop(ev.booking_id, None)
+            if held is not None and held.slot_start_t - t <= self.params.late_cancel_s:
+                st.late_cancels += 1
+                _remember(st.late_cancel_slots, held.slot_id)
             dirty = True
         elif type(ev) is BookingModified:
-            evidence = True
             st.modifications += 1
             held = st.open.get(ev.booking_id)
             if held is not None:
@@ -185,16 +214,23 @@ class FeatureCore:
                 st.modified_then_attended += 1
             dirty = True
         elif type(ev) is BookingNoShow:
-            evidence = True
             st.no_shows += 1
             st.open.pop(ev.booking_id, None)
             dirty = True
         elif type(ev) is AccountCreated:
             dirty = True
+        became_holder = dirty and not st.holder and is_holder(st)
+        if became_holder:
+            st.holder = True
+        if links:
+            for kind, key in links:
+                name = f"{kind}:{key}"
+                if name not in st.links:
+                    _remember_link(st, name, (1, int(st.holder)))
         accounts[account_id] = st
-        if not (dirty or device or address or evidence):
+        if not (dirty or links):
             return QUIET
-        return AccountUpdate(dirty, device, address, datacenter, evidence)
+        return AccountUpdate(dirty, links, became_holder)
 
     def _search(self, st: AccountState, ev: SlotSearch, t: float) -> bool:
         st.searches += 1
@@ -254,7 +290,14 @@ class FeatureCore:
         return True
 
     def _booked(self, st: AccountState, ev: BookingCreated, t: float) -> None:
+        """Record the booking with how the account came to it (its pick time, whether it searched).
+
+        Neither is counted yet: only the slot step knows whether the booking received a slot handed
+        over by another account (then the seller chose it, not this account). Its fact about the
+        booking (``BookingTimed`` or ``HandoffIn``) settles it, in ``_settle``.
+        """
         st.bookings += 1
+        unsearched = st.last_search_t < 0.0 or t - st.last_search_t > self.params.search_before_booking_s
         pick = t - st.last_hit_t
         if pick < SAME_INSTANT_S and st.prev_hit_t >= 0.0:
             # a search logged at the very instant of the booking is the page refreshed by the
@@ -263,19 +306,32 @@ class FeatureCore:
         st.hit_open = False
         if st.last_hit_t < 0.0 or not 0.0 <= pick <= self.params.pick_window_s:
             pick = -1.0  # not picked from a recent search of this account: nothing to time
-        else:
-            picks = st.picks
-            picks.append(pick)
-            if len(picks) > MAX_REACTIONS:
-                del picks[0]
-            if pick <= self.params.instant_pick_s:
-                st.instant_picks += 1
         held = st.open
         if len(held) >= MAX_OPEN_BOOKINGS:
             self.prune_open(st, t)
             while len(held) >= MAX_OPEN_BOOKINGS:
                 del held[next(iter(held))]
-        held[ev.booking_id] = OpenBooking(ev.slot_id, ev.applicant_id, t, ev.slot_start.timestamp(), pick_s=pick)
+        held[ev.booking_id] = OpenBooking(
+            ev.slot_id, ev.applicant_id, t, ev.slot_start.timestamp(), pick_s=pick, unsearched=unsearched
+        )
+
+    def _settle(self, st: AccountState, slot_id: str, own: bool) -> None:
+        """Count the booking of ``slot_id`` as the account's own pick (``own``), or as a received handoff."""
+        for booking in reversed(st.open.values()):
+            if booking.slot_id != slot_id or booking.pick_s == SETTLED:
+                continue
+            if own:
+                if booking.pick_s >= 0.0:
+                    picks = st.picks
+                    picks.append(booking.pick_s)
+                    if len(picks) > MAX_REACTIONS:
+                        del picks[0]
+                    if booking.pick_s <= self.params.instant_pick_s:
+                        st.instant_picks += 1
+                if booking.unsearched:
+                    st.unsearched_bookings += 1
+            booking.pick_s = SETTLED
+            return
 
     def prune_open(self, st: AccountState, now: float) -> None:
         """Forget open bookings whose appointment passed long ago without an outcome."""
@@ -285,8 +341,9 @@ class FeatureCore:
             del st.open[bid]
 
     # ------------------------------------------------------------------ fact folding
-    def apply_fact(self, fact: AnyFact) -> str:
-        """Fold a fact into its account; return the account id (now dirty)."""
+    def apply_fact(self, fact: AnyFact) -> tuple[str, bool]:
+        """Fold a fact into its account; return the account id (now dirty) and whether the
+        account has just become a holder (its link entities must then hear of it)."""
         accounts = self.stores.accounts
         account_id = fact.account_id
         st = accounts.get(account_id)
@@ -295,51 +352,49 @@ class FeatureCore:
         elif fact.t > st.last_t:
             st.last_t = fact.t
         if type(fact) is BookingTimed:
-            st.timed_bookings += 1
-            reactions = st.reactions
-            reactions.append(fact.reaction_s)
-            if len(reactions) > MAX_REACTIONS:
-                del reactions[0]
-            if fact.reaction_s <= self.params.fast_booking_s:
-                st.fast_bookings += 1
+            if fact.reaction_s >= 0.0:
+                st.timed_bookings += 1
+                reactions = st.reactions
+                reactions.append(fact.reaction_s)
+                if len(reactions) > MAX_REACTIONS:
+                    del reactions[0]
+                if fact.reaction_s <= self.params.fast_booking_s:
+                    st.fast_bookings += 1
+            self._settle(st, fact.slot_id, own=True)
         elif type(fact) is HandoffOut:
+            if fact.slot_id in st.late_cancel_slots:
+                # the slot given back went straight to another account: one handoff, not also an unused hold
+                st.late_cancel_slots.remove(fact.slot_id)
+                st.late_cancels -= 1
             st.handoffs_out += 1
             st.handoff_out_gap_sum += fact.gap_s
             st.handoff_out_example = fact.slot_id
-            _remember(st.handoff_takers, fact.taker)
+            _remember(st.handoff_takers, (fact.taker, fact.slot_id))
         elif type(fact) is HandoffIn:
             st.handoffs_in += 1
-            _remember(st.handoff_givers, fact.giver)
-            self._forget_pick(st, fact.slot_id)
+            _remember(st.handoff_givers, (fact.giver, fact.slot_id, fact.gap_s))
+            self._settle(st, fact.slot_id, own=False)
         elif type(fact) is Linked:
-            name = self._linked_field[fact.kind]
-            if fact.count > getattr(st, name):
-                setattr(st, name, fact.count)
-        elif type(fact) is LinkedEvidence:
-            st.linked_evidence = max(st.linked_evidence, fact.count)
-        elif type(fact) is CreationBurst:
-            st.creation_burst = max(st.creation_burst, fact.count)
+            _remember_link(st, f"{fact.kind}:{fact.key}", (fact.accounts, fact.holders))
         elif type(fact) is ApplicantShared:
             st.reused_applicants += 1
+        elif type(fact) is SellerFlagged:
+            _remember(st.flagged_sellers, fact.seller)
+        became_holder = not st.holder and is_holder(st)
+        if became_holder:
+            st.holder = True
         accounts[account_id] = st
-        return account_id
-
-    def _forget_pick(self, st: AccountState, slot_id: str) -> None:
-        """A booking that received a handoff was timed by the seller, not picked: uncount it."""
-        for booking in reversed(st.open.values()):
-            if booking.slot_id != slot_id:
-                continue
-            if booking.pick_s >= 0.0:
-                if booking.pick_s in st.picks:
-                    st.picks.remove(booking.pick_s)
-                if booking.pick_s <= self.params.instant_pick_s:
-                    st.instant_picks = max(st.instant_picks - 1, 0)
-            booking.pick_s = -2.0  # handled
-            return
+        return account_id, became_holder
 
     # ------------------------------------------------------------------ slot-keyed step
     def slot_event(self, ev: AnyEvent, t: float) -> list[AnyFact]:
-        """Track when each slot became free and who released it; report reactions and handoffs."""
+        """Track when each slot became free and who released it; report reactions and handoffs.
+
+        A booking of a slot that another account cancelled moments before is a handoff, whatever
+        the taker's speed (a buyer told "now" on the phone is quick too): it is not timed as the
+        taker's own reaction. Whether the taker is a buyer or a bot that snapped the slot up is for
+        deciding to judge, from the rest of its behaviour.
+        """
         slot_id: str = ev.slot_id  # type: ignore[union-attr]
         slots = self.stores.slots
         sl = slots.get(slot_id)
@@ -356,25 +411,28 @@ class FeatureCore:
         elif type(ev) is BookingCreated:
             taker = ev.account_id
             gap = t - sl.cancel_t
-            if (
+            reaction = max(t - sl.released_t, 0.0) if sl.released_t >= 0.0 else -1.0
+            handed = (
                 sl.canceller
                 and sl.canceller != taker
                 and sl.release_reason == "cancellation"
                 and 0.0 <= gap <= self.params.handoff_window_s
-            ):
+            )
+            if handed:
                 facts.append(HandoffOut(sl.canceller, t, slot_id, gap, taker))
                 facts.append(HandoffIn(taker, t, slot_id, gap, sl.canceller))
-            elif sl.released_t >= 0.0:
-                facts.append(BookingTimed(taker, t, slot_id, max(t - sl.released_t, 0.0), sl.release_reason))
+            else:
+                facts.append(BookingTimed(taker, t, slot_id, reaction, sl.release_reason))
             sl.released_t = -1.0
             sl.canceller = ""
         slots[slot_id] = sl
         return facts
 
-    # ------------------------------------------------------------------ device- and address-keyed steps
-    def link_event(self, kind: str, key: str, account_id: str, t: float) -> list[AnyFact]:
-        """Record that ``account_id`` used ``key`` (a device, data-centre address, private e-mail
-        domain or phone number); report how widely it is shared."""
+    # ------------------------------------------------------------------ link-keyed steps
+    def link_event(self, kind: str, key: str, account_id: str, t: float, holder: bool) -> list[AnyFact]:
+        """Record that ``account_id`` uses ``key`` (a device, data-centre address, private e-mail
+        domain, phone number or creation cohort), and whether it behaves like a holder; report how
+        widely the key is shared and by how many holders."""
         store = self._link_stores[kind]
         lk = store.get(key)
         if lk is None:
@@ -383,66 +441,50 @@ class FeatureCore:
         seen = lk.accounts
         joined = account_id not in seen
         seen[account_id] = t
+        if joined and len(seen) > MAX_LINKED_ACCOUNTS:
+            gone = min(seen, key=seen.__getitem__)
+            del seen[gone]
+            lk.holders.pop(gone, None)
+        new_holder = holder and account_id not in lk.holders
+        if new_holder:
+            lk.holders[account_id] = t
+        count, holders = len(seen), len(lk.holders)
         facts: list[AnyFact] = []
-        if joined:
-            if len(seen) > MAX_LINKED_ACCOUNTS:
-                del seen[min(seen, key=seen.__getitem__)]
-            count = len(seen)
-            if count > lk.reported and count in LINK_REPORT_STEPS:
-                lk.reported = count
-                facts += [Linked(other, t, kind, count) for other in seen]  # type: ignore[arg-type]
-            elif count >= 2:
-                facts.append(Linked(account_id, t, kind, count))  # type: ignore[arg-type]
+        reported_count, reported_holders = lk.reported
+        if (joined and count > reported_count and count in LINK_REPORT_STEPS) or (
+            new_holder and holders > reported_holders and holders in LINK_REPORT_STEPS
+        ):
+            lk.reported = (max(count, reported_count), max(holders, reported_holders))
+            facts += [Linked(other, t, kind, key, count, holders) for other in seen]  # type: ignore[arg-type]
+        elif joined and count >= 2:
+            facts.append(Linked(account_id, t, kind, key, count, holders))  # type: ignore[arg-type]
         store[key] = lk
         return facts
 
-    def device_evidence(self, device: str, account_id: str, t: float) -> list[AnyFact]:
-        """An account on ``device`` resold or left unused an appointment: tell its co-users.
-
-        Each co-user learns how many such events the *other* accounts on the device have had, so
-        an idle account of an operation that shares its PC with busy resellers carries their record.
-        """
-        lk = self.stores.devices.get(device)
-        if lk is None:
-            return []
-        lk.last_t = t
-        lk.evidence[account_id] = lk.evidence.get(account_id, 0) + 1
-        total = sum(lk.evidence.values())
-        self.stores.devices[device] = lk
-        return [
-            LinkedEvidence(other, t, total - lk.evidence.get(other, 0)) for other in lk.accounts if other != account_id
-        ]
-
     # ------------------------------------------------------------------ network-keyed step
     def creation_event(self, ev: AccountCreated, t: float) -> list[AnyFact]:
-        """Count account creations per network within the burst window; report bursts."""
+        """Put a new account in its network's current creation cohort (a new cohort starts when
+        nothing was created there for ``burst_window_s``); report the cohort like any link."""
         if ev.ip is None:
             return []
-        key = self.pseudonymizer.network(ev.ip)
+        network = self.pseudonymizer.network(ev.ip)
         networks = self.stores.networks
-        ns = networks.get(key)
+        ns = networks.get(network)
         if ns is None:
             ns = NetworkState()
-        ns.last_t = t
-        horizon = t - self.params.burst_window_s
-        recent = [c for c in ns.creations if c[0] >= horizon]
-        recent.append((t, ev.account_id))
-        ns.creations = recent[-MAX_CREATIONS:]
-        networks[key] = ns
-        count = len(ns.creations)
-        if count < 2:
-            return []
-        if count in LINK_REPORT_STEPS:
-            return [CreationBurst(account, t, count) for _, account in ns.creations]
-        return [CreationBurst(ev.account_id, t, count)]
+        if t - ns.last_creation_t > self.params.burst_window_s:
+            ns.cohort += 1
+        ns.last_t = ns.last_creation_t = t
+        networks[network] = ns
+        return self.link_event("cohort", f"{network}/{ns.cohort}", ev.account_id, t, False)
 
     def contact_links(self, ev: AccountCreated, t: float) -> list[AnyFact]:
         """Link accounts registered with one phone number, or one private e-mail domain."""
         facts: list[AnyFact] = []
         if ev.phone_hash:
-            facts += self.link_event("phone", ev.phone_hash, ev.account_id, t)
+            facts += self.link_event("phone", ev.phone_hash, ev.account_id, t, False)
         if ev.email_domain and not is_public_mail_domain(ev.email_domain):
-            facts += self.link_event("domain", ev.email_domain.lower(), ev.account_id, t)
+            facts += self.link_event("domain", ev.email_domain.lower(), ev.account_id, t, False)
         return facts
 
     # ------------------------------------------------------------------ applicant-keyed step
@@ -464,6 +506,14 @@ class FeatureCore:
             return [ApplicantShared(ev.account_id, t, key, len(seen), ap.bookings)]
         return []
 
+    # ------------------------------------------------------------------ holders announced
+    def holder_links(self, account_id: str) -> list[tuple[str, str]]:
+        """Every ``(kind, key)`` the account shares: where its becoming a holder must be announced."""
+        st = self.stores.accounts.get(account_id)
+        if st is None:
+            return []
+        return [_split_link(name) for name in st.links]
+
     # ------------------------------------------------------------------ all steps, in process
     def apply(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> None:
         """Run every step an event concerns, applying facts at once (the embedded runner's path)."""
@@ -482,31 +532,41 @@ class FeatureCore:
                 facts += self.contact_links(ev, t)
         if update is not None:
             account_id: str = ev.account_id  # type: ignore[assignment]
-            if update.device is not None:
-                facts += self.link_event("device", update.device, account_id, t)
-            if update.evidence:
-                facts += self._evidence_to_device(account_id, t)
-            if update.address is not None and update.datacenter:
-                # only data-centre addresses are tracked: residential and mobile ones are shared by
-                # whole neighbourhoods behind carrier NAT, and rotating proxies mint one per request
-                facts += self.link_event("address", update.address, account_id, t)
+            st = self.stores.accounts[account_id]
+            targets = self.holder_links(account_id) if update.holder else update.links or ()
+            for link_kind, key in targets:
+                facts += self.link_event(link_kind, key, account_id, t, st.holder)
             if update.dirty:
                 dirty.add(account_id)
-        for fact in facts:
-            dirty.add(self.apply_fact(fact))
-            if type(fact) is HandoffOut:
-                for follow_up in self._evidence_to_device(fact.account_id, t):
-                    dirty.add(self.apply_fact(follow_up))
+        self.apply_facts(facts, t, dirty)
 
-    def _evidence_to_device(self, account_id: str, t: float) -> list[AnyFact]:
-        st = self.stores.accounts.get(account_id)
-        if st is None or not st.last_device:
-            return []
-        return self.device_evidence(st.last_device, account_id, t)
+    def apply_facts(self, facts: list[AnyFact], t: float, dirty: DirtyMarker) -> None:
+        """Fold facts into their accounts, announcing accounts that become holders (in process)."""
+        while facts:
+            follow_ups: list[AnyFact] = []
+            for fact in facts:
+                account_id, became_holder = self.apply_fact(fact)
+                dirty.add(account_id)
+                if became_holder:
+                    for link_kind, key in self.holder_links(account_id):
+                        follow_ups += self.link_event(link_kind, key, account_id, t, True)
+            facts = follow_ups
 
 
-def _remember(counterparts: list[str], account_id: str) -> None:
-    if account_id not in counterparts:
-        counterparts.append(account_id)
+def _remember(counterparts: list[Any], item: object) -> None:
+    if item not in counterparts:
+        counterparts.append(item)
         if len(counterparts) > MAX_COUNTERPARTS:
             del counterparts[0]
+
+
+def _remember_link(st: AccountState, name: str, counts: tuple[int, int]) -> None:
+    links = st.links
+    if name not in links and len(links) >= MAX_LINKS:
+        del links[next(iter(links))]
+    links[name] = counts
+
+
+def _split_link(name: str) -> tuple[str, str]:
+    kind, _, key = name.partition(":")
+    return kind, key

@@ -2,16 +2,19 @@
 
 It deduplicates by ``event_id``, reorders events inside a bounded lateness (ties broken by
 ``event_id``), runs the :class:`~features.core.FeatureCore` steps, and every
-``score_interval_s`` of event time (or when ``max_batch`` accounts are waiting) hands the
-accounts whose features changed to ``on_batch`` as one matrix, so scoring is batched. It evicts
-idle state by event time. It knows nothing of models, storage or metrics: the caller passes
-``on_batch``.
+tick of ``score_interval_s`` of event time (multiples of it since the epoch, so any shell scoring on
+the same ticks scores the same snapshots; or when ``max_batch`` accounts are waiting) hands the
+accounts whose features changed to ``on_batch`` as one matrix, so scoring is batched. Whatever
+facts ``on_batch`` returns (the deciding side telling buyers their seller was flagged) are folded
+into the accounts at once, as any fact is. It evicts idle state by event time. It knows nothing of
+models, storage or metrics: the caller passes ``on_batch``.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -19,6 +22,7 @@ import numpy as np
 
 from features.config import EngineConfig
 from features.core import FeatureCore
+from features.facts import AnyFact
 from features.registry import FEATURE_NAMES, vector
 from features.state import ENTITY_STATE_TYPES, AccountState, LinkState, Stores
 from ingest.contract import AnyEvent
@@ -37,6 +41,8 @@ class FeatureBatch:
     times: list[float]
     matrix: np.ndarray
     states: list[AccountState]
+    #: the event time the batch was scored at (a tick of ``score_interval_s``, or the end of input)
+    at: float = 0.0
 
     def __len__(self) -> int:
         return len(self.account_ids)
@@ -51,14 +57,22 @@ class EngineStats:
     applied: int = 0
     batches: int = 0
     scored_rows: int = 0
+    #: facts the scorer handed back (a seller flagged: its buyers are re-scored)
+    scoring_facts: int = 0
     evicted: dict[str, int] = field(default_factory=dict)
 
 
-BatchHandler = Callable[[FeatureBatch], None]
+#: scores a batch; may return facts for the core to fold in (e.g. ``SellerFlagged``)
+BatchHandler = Callable[[FeatureBatch], "Iterable[AnyFact] | None"]
 
 
 def _event_time(item: tuple[float, str, AnyEvent]) -> float:
     return item[0]
+
+
+def _next_tick(t: float, interval: float) -> float:
+    """The first multiple of ``interval`` (seconds since the epoch) strictly after ``t``."""
+    return (math.floor(t / interval) + 1) * interval
 
 
 class EmbeddedEngine:
@@ -128,7 +142,7 @@ class EmbeddedEngine:
     def finish(self) -> None:
         """Apply everything still held for reordering and score what is left."""
         self._release(float("inf"))
-        self.flush()
+        self.flush(self._applied_t)
 
     # -------------------------------------------------------------- core
     def _release(self, limit: float) -> None:
@@ -145,29 +159,34 @@ class EmbeddedEngine:
         dirty_view, dirty = self._dirty_set, self._dirty
         config, stats = self.config, self.stats
         applied_t = self._applied_t
+        interval = config.score_interval_s
         if self._next_score_t is None:
-            self._next_score_t = pending[0][0] + config.score_interval_s
-            self._next_sweep_t = pending[0][0] + config.sweep_interval_s
+            self._next_score_t = _next_tick(pending[0][0], interval)
+            self._next_sweep_t = _next_tick(pending[0][0], config.sweep_interval_s)
         next_score_t = self._next_score_t
         max_batch = config.max_batch
         for t, _, ev in pending[:cut]:
+            if t >= next_score_t:
+                # score the state as of the tick, before the first event after it: every shell
+                # that scores on the same ticks of event time scores the same snapshots
+                self.flush(next_score_t)
+                next_score_t = _next_tick(t, interval)
+                if t >= self._next_sweep_t:  # type: ignore[operator]
+                    self.sweep(t)
+                    self._next_sweep_t = _next_tick(t, config.sweep_interval_s)
             if t < applied_t:
                 stats.late += 1
             else:
                 applied_t = t
             apply(ev, t, dirty_view)
-            if t >= next_score_t or len(dirty) >= max_batch:
-                self.flush()
-                next_score_t = t + config.score_interval_s
-                if t >= self._next_sweep_t:  # type: ignore[operator]
-                    self.sweep(t)
-                    self._next_sweep_t = t + config.sweep_interval_s
+            if len(dirty) >= max_batch:
+                self.flush(t)
         stats.applied += cut
         self._applied_t = applied_t
         self._next_score_t = next_score_t
 
-    def flush(self) -> None:
-        """Score every account whose features changed since the last batch."""
+    def flush(self, at: float) -> None:
+        """Score every account whose features changed since the last batch, as of event time ``at``."""
         if not self._dirty:
             return
         accounts = self.stores.accounts
@@ -175,10 +194,14 @@ class EmbeddedEngine:
         self._dirty.clear()
         states = [accounts[a] for a in ids]
         matrix = np.array([vector(st) for st in states], dtype=np.float64).reshape(len(ids), len(FEATURE_NAMES))
-        batch = FeatureBatch(ids, [st.site for st in states], [st.last_t for st in states], matrix, states)
+        batch = FeatureBatch(ids, [st.site for st in states], [st.last_t for st in states], matrix, states, at)
         self.stats.batches += 1
         self.stats.scored_rows += len(ids)
-        self.on_batch(batch)
+        facts = self.on_batch(batch)
+        if facts:
+            facts = list(facts)
+            self.stats.scoring_facts += len(facts)
+            self.core.apply_facts(facts, at, self._dirty_set)
 
     def sweep(self, now: float) -> None:
         """Evict state idle for longer than its time-to-live (event time)."""
@@ -209,6 +232,7 @@ class EmbeddedEngine:
                     if old and len(link.accounts) > 1:
                         for account in old:
                             del link.accounts[account]
+                            link.holders.pop(account, None)
                         store[key] = link
 
 

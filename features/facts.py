@@ -5,6 +5,8 @@ applicant) lives with that key. When a change there concerns an account, the ent
 a small fact addressed to that account; the account step folds it into the account's state. In
 the embedded runner facts are applied at once, in-process; in the stream they travel on a topic
 keyed by ``account_id``. Facts are tagged structs so they serialise the same way everywhere.
+One fact comes from the deciding side instead: ``SellerFlagged``, which tells a buyer its seller was
+flagged, so its verdict can say it is a victim.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ class Fact(Struct, tag_field="fact", frozen=True, array_like=True):
 
 
 class BookingTimed(Fact, tag="timed", frozen=True, array_like=True):
-    """The account booked a slot ``reaction_s`` seconds after it became free."""
+    """The account booked a slot ``reaction_s`` seconds after it became free (-1: release not seen),
+    and nobody had just handed it over: the booking was the account's own pick."""
 
     slot_id: str
     reaction_s: float
@@ -46,24 +49,14 @@ class HandoffIn(Fact, tag="handoff_in", frozen=True, array_like=True):
 
 
 class Linked(Fact, tag="linked", frozen=True, array_like=True):
-    """Something the account uses (a device, a data-centre address, a private e-mail domain, a
-    phone number) is now shared by ``count`` accounts."""
+    """Something the account uses (``kind:key``: a device, a data-centre address, a private e-mail
+    domain, a phone number, a creation cohort) is shared by ``accounts`` accounts, ``holders`` of
+    which behave like holders of slots (see ``features.core.is_holder``)."""
 
-    kind: Literal["device", "address", "domain", "phone"]
-    count: int
-
-
-class LinkedEvidence(Fact, tag="ring", frozen=True, array_like=True):
-    """Other accounts on a device this account uses have handed over, re-assigned or left unused
-    ``count`` appointments in all (resale and no-show events)."""
-
-    count: int
-
-
-class CreationBurst(Fact, tag="burst", frozen=True, array_like=True):
-    """``count`` accounts (this one included) were created from the account's network within minutes."""
-
-    count: int
+    kind: Literal["device", "address", "domain", "phone", "cohort"]
+    key: str
+    accounts: int
+    holders: int
 
 
 class ApplicantShared(Fact, tag="applicant", frozen=True, array_like=True):
@@ -74,4 +67,12 @@ class ApplicantShared(Fact, tag="applicant", frozen=True, array_like=True):
     bookings: int
 
 
-AnyFact = BookingTimed | HandoffOut | HandoffIn | Linked | LinkedEvidence | CreationBurst | ApplicantShared
+class SellerFlagged(Fact, tag="seller_flagged", frozen=True, array_like=True):
+    """An account that handed this account a slot (``slot_id``) has been flagged for scalping:
+    this account bought a resold slot. Sent by the detector, not by an entity step."""
+
+    seller: str
+    slot_id: str
+
+
+AnyFact = BookingTimed | HandoffOut | HandoffIn | Linked | ApplicantShared | SellerFlagged

@@ -40,6 +40,16 @@ class FeatureParams:
     applicant_shared_bookings: int = 3
     #: an open booking with no outcome is forgotten this long after its appointment
     open_booking_grace_s: float = 2 * DAY
+    #: a cancellation this close to the appointment gives a held slot back too late for most applicants
+    late_cancel_s: float = 3 * DAY
+    #: a booking with no search of the account's own within this long before it was not picked by the account
+    search_before_booking_s: float = 1800.0
+    #: assumed rates at which an applicant's booking ends so (a modelling assumption, not fitted): the
+    #: surprise of "k of n" bookings (``features.surprise``) is judged against them
+    applicant_handoff_rate: float = 0.05
+    applicant_change_rate: float = 0.05
+    applicant_unused_rate: float = 0.15
+    applicant_unsearched_rate: float = 0.05
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -47,5 +57,6 @@ class FeatureParams:
 
 PARAMS = FeatureParams()
 
-#: sharing counts are reported to accounts when they reach one of these (bounded fan-out)
-LINK_REPORT_STEPS = frozenset({2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256})
+#: sharing counts (accounts on a link, holders among them) are announced to every account on the link
+#: when they reach one of these (bounded fan-out); in between, only the account that joined hears
+LINK_REPORT_STEPS = frozenset({1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256})

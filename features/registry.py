@@ -2,9 +2,24 @@
 
 Training, serving, explanations and documentation all read this list; the order of ``FEATURES``
 is the order of columns in every feature vector. Every feature is oriented the same way:
-**higher is more suspicious**, and ``neutral`` is the value of an account with no evidence.
-Each feature also knows how to state its evidence about an account in words an investigator
-can check against the event history.
+**higher is more suspicious**, NaN where it does not apply (no booking yet, too few searches).
+
+A feature is declared Feast-style, by keyword: its ``name``, the ``entity`` it is served for (the
+account), the entities whose steps feed it (``derived_from``), its ``window`` (a ``timedelta``, or
+None for the account's lifetime), the state fields it ``reads``, a ``description``, the ``bins``
+the population reference counts it in, and how it states its ``evidence`` in words an investigator
+can check against the event history. ``docs/features.md`` says how to add one.
+
+Features measuring one behaviour form a ``family``; the model counts the strongest feature of a
+family once, so correlated views of one behaviour do not add up. Families are of three kinds
+(``FAMILIES``): *behaviour* (what the account does with slots), *context* (infrastructure and
+linkage: never evidence alone) and *holding* (what became of its bookings), so that deciding can
+treat an account that received a resold slot, whose sessions the seller may have operated, by its
+own holding alone.
+
+The model artifact's compatibility hash covers the declarations (names, order, families, windows,
+fields read, units, tolerances, bins), the parameters and ``FEATURE_SET_VERSION``: bump the version
+whenever a feature's computation changes; ``tests/test_feature_golden.py`` fails until you do.
 """
 
 from __future__ import annotations
@@ -14,58 +29,118 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from features.params import PARAMS, FeatureParams
 from features.state import MAX_REACTIONS, AccountState
+from features.surprise import surprise
 
-FEATURE_SET_VERSION = 1
+#: bump when what any feature computes changes (the golden test says when)
+FEATURE_SET_VERSION = 9
 
 
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One feature: what it is, over which entity and window, and how to compute and explain it.
+class Entity(StrEnum):
+    """The keys state is kept under: a feature is served for an account, fed by these steps."""
 
-    ``family`` groups features that measure one behaviour (the three polling features, say): the
-    model counts the strongest feature of a family once, so correlated views of one behaviour do
-    not add up. ``compute`` returns NaN when the feature does not apply to the account (no
-    booking yet, too few searches): such a feature is neither suspicious nor reassuring.
-    """
+    ACCOUNT = "account"
+    SLOT = "slot"
+    DEVICE = "device"
+    ADDRESS = "address"
+    EMAIL_DOMAIN = "email_domain"
+    PHONE = "phone"
+    COHORT = "cohort"
+    APPLICANT = "applicant"
+
+
+def _count_bins() -> tuple[float, ...]:
+    return (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+
+def _magnitude_bins() -> tuple[float, ...]:
+    return (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+def _share_bins() -> tuple[float, ...]:
+    return tuple(round(0.05 * i, 2) for i in range(21))
+
+
+def _log_seconds_bins() -> tuple[float, ...]:
+    """-log10(seconds) from one hour (-3.6) to a tenth of a second (1.0), in tenths of a decade."""
+    return tuple(round(-3.6 + 0.1 * i, 1) for i in range(47))
+
+
+def _regularity_bins() -> tuple[float, ...]:
+    return tuple(round(0.1 * i, 1) for i in range(31))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feature:
+    """One feature: what it is, over which entity and window, and how to compute and explain it."""
 
     name: str
     family: str
-    entity: str
-    window: str
     description: str
-    #: the smallest difference worth attention, in the feature's own unit
-    unit: float
+    #: state fields of :class:`~features.state.AccountState` that ``compute`` reads
+    reads: tuple[str, ...]
     compute: Callable[[AccountState], float]
     evidence: Callable[[AccountState], str]
-    #: values up to this are never evidence, whatever the training data says: what legitimate
-    #: groups the contract names (a family, a small office behind one VPN) can reach
+    #: edges of the bins the population reference counts the feature in (ascending)
+    bins: tuple[float, ...]
+    #: the smallest difference worth attention, in the feature's own unit
+    unit: float
+    entity: Entity = Entity.ACCOUNT
+    derived_from: tuple[Entity, ...] = (Entity.ACCOUNT,)
+    #: None: the account's whole (TTL-bounded) history; else the span the value summarises
+    window: timedelta | None = None
+    #: how the window applies, in words ("decayed", "last 16 bookings", "lifetime", ...)
+    aggregation: str = "lifetime"
+    #: values up to this are never evidence, whatever the population does: what legitimate
+    #: people and groups the contract names can reach (a human's reaction time)
     tolerance: float = -math.inf
+    #: the value is already evidence in decades (a surprise, ``features.surprise``) and is taken as
+    #: it is, not through its rarity in the site's population
+    absolute: bool = False
+
+    @property
+    def window_text(self) -> str:
+        if self.window is None:
+            return self.aggregation
+        return f"{self.aggregation}, {_span(self.window)}"
+
+    def declaration(self) -> dict[str, object]:
+        """Everything that defines the feature's meaning (what the compatibility hash covers)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "entity": self.entity.value,
+            "derived_from": [e.value for e in self.derived_from],
+            "window_s": None if self.window is None else self.window.total_seconds(),
+            "aggregation": self.aggregation,
+            "reads": list(self.reads),
+            "bins": list(self.bins),
+            "unit": self.unit,
+            "tolerance": None if math.isinf(self.tolerance) else self.tolerance,
+            "absolute": self.absolute,
+        }
 
 
+def _span(window: timedelta) -> str:
+    seconds = window.total_seconds()
+    if seconds >= 86400:
+        return f"{seconds / 86400:g} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:g} min"
+
+
+# ---------------------------------------------------------------------------------- helpers
 def _share(part: int, whole: int) -> float:
     return part / whole if whole > 0 else 0.0
 
 
 def _share_or_nan(part: int, whole: int) -> float:
     return part / whole if whole > 0 else math.nan
-
-
-def _shrunk_rate(part: int, whole: int) -> float:
-    """A rate pulled towards 0 for few observations: 1 of 1 -> 0.6, 5 of 5 -> 0.87, 3 of 50 -> 0.06.
-
-    (part + 0.2) / (whole + 1): one odd booking is weak evidence; the same thing every time is not.
-    """
-    return (part + 0.2) / (whole + 1.0) if whole > 0 else math.nan
-
-
-#: the shrunk rate of "1 of 1": a single odd outcome (one no-show, one cancelled booking a bot
-#: snapped up, one applicant change) happens to legitimate applicants and is never evidence alone
-ONE_OF_ONE = _shrunk_rate(1, 1)
 
 
 def _median(values: list[float]) -> float:
@@ -131,14 +206,68 @@ HUMAN_REACTION_S = 3.0
 HUMAN_PICK_S = 2.0
 
 
-def _resolved(st: AccountState) -> int:
-    return st.attended + st.no_shows
+def _outcomes(st: AccountState) -> int:
+    """Bookings whose fate is known: attended, not attended, or given back days before."""
+    return st.attended + st.no_shows + st.late_cancels
+
+
+def _unused(st: AccountState) -> int:
+    return st.no_shows + st.late_cancels
+
+
+def unsearched_surprise(st: AccountState) -> float:
+    return surprise(st.unsearched_bookings, st.bookings, PARAMS.applicant_unsearched_rate)
+
+
+def unused_surprise(st: AccountState) -> float:
+    return surprise(_unused(st), _outcomes(st), PARAMS.applicant_unused_rate)
+
+
+def handoff_surprise(st: AccountState) -> float:
+    return surprise(st.handoffs_out, st.bookings, PARAMS.applicant_handoff_rate)
+
+
+def applicant_change_surprise(st: AccountState) -> float:
+    return surprise(st.modifications, st.bookings, PARAMS.applicant_change_rate)
+
+
+def _ring(st: AccountState, kinds: tuple[str, ...]) -> float:
+    """How strongly the *other* accounts sharing something with this one behave like holders.
+
+    For each shared key of ``kinds``: h other holders among m other accounts gives h * h / (m + 1):
+    it grows with how many holders there are *and* how much of the group they make up, so a
+    cyber-café PC used by 60 strangers, 2 of them holders, scores 0.07, while an operation's phone
+    used by 12 accounts, 10 of them holders, scores 7.7. The strongest key counts.
+    """
+    best = 0.0
+    for name, (accounts, holders) in st.links.items():
+        if name.partition(":")[0] not in kinds or accounts < 2:
+            continue
+        others = accounts - 1
+        other_holders = holders - 1 if st.holder and holders > 0 else holders
+        value = other_holders * other_holders / (others + 1.0)
+        best = max(best, value)
+    return best
+
+
+def _widest(st: AccountState, kind: str) -> tuple[int, int]:
+    """The most widely shared key of ``kind``: (accounts on it, holders among them)."""
+    best = (1, 0)
+    for name, counts in st.links.items():
+        if name.partition(":")[0] == kind and counts[0] > best[0]:
+            best = counts
+    return best
+
+
+INFRA_LINKS = ("device", "address")
+REGISTRATION_LINKS = ("domain", "phone", "cohort")
 
 
 def _when(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+# ---------------------------------------------------------------------------------- evidence
 def _polling_evidence(st: AccountState) -> str:
     parts = [f"searched {st.searches} times"]
     cv = search_interval_cv(st)
@@ -167,30 +296,37 @@ def _speed_evidence(st: AccountState) -> str:
 
 def _pick_evidence(st: AccountState) -> str:
     pick = median_pick_s(st)
-    parts = []
-    if not math.isnan(pick):
-        parts.append(
-            f"booked {pick:.1f} s after the search that showed the slot (median of the last "
-            f"{len(st.picks)}); {st.instant_picks} bookings within {PARAMS.instant_pick_s:g} s"
-        )
-    return "; ".join(parts) or "no booking picked from a search"
+    if math.isnan(pick):
+        return "no booking picked from a search"
+    return (
+        f"booked {pick:.1f} s after the search that showed the slot (median of the last "
+        f"{len(st.picks)}); {st.instant_picks} bookings within {PARAMS.instant_pick_s:g} s"
+    )
+
+
+def _unsearched_evidence(st: AccountState) -> str:
+    return (
+        f"{st.unsearched_bookings} of {st.bookings} bookings made with no search of its own in the "
+        f"{PARAMS.search_before_booking_s / 60:g} min before (the slot was found by another account)"
+    )
+
+
+def _unused_evidence(st: AccountState) -> str:
+    return (
+        f"{_unused(st)} of {_outcomes(st)} appointments with a known fate left unused: {st.no_shows} no-shows, "
+        f"{st.late_cancels} cancelled less than {PARAMS.late_cancel_s / 86400:g} days before "
+        f"({st.bookings} bookings, {st.attended} attended)"
+    )
 
 
 def _handoff_evidence(st: AccountState) -> str:
     if not st.handoffs_out:
         return "no slot handed over"
     gap = st.handoff_out_gap_sum / st.handoffs_out
+    takers = sorted({taker for taker, _ in st.handoff_takers})
     return (
         f"slot {st.handoff_out_example} cancelled and re-booked by another account {gap:.0f} s later "
-        f"on average ({st.handoffs_out} times, {len(st.handoff_takers)} different accounts, "
-        f"of {st.bookings} bookings)"
-    )
-
-
-def _no_show_evidence(st: AccountState) -> str:
-    return (
-        f"{st.no_shows} of {_resolved(st)} appointments with an outcome not attended "
-        f"({st.bookings} bookings, {st.cancellations} cancelled)"
+        f"on average ({st.handoffs_out} times, to {', '.join(takers)}; of {st.bookings} bookings)"
     )
 
 
@@ -201,250 +337,351 @@ def _modification_evidence(st: AccountState) -> str:
     )
 
 
-FEATURES: tuple[FeatureSpec, ...] = (
-    FeatureSpec(
-        "polling_hours",
-        "polling",
-        "account",
-        f"decayed, half-life {PARAMS.poll_half_life_s / 86400:g} d",
-        f"hours with at least {PARAMS.poll_min_per_hour} slot searches (sustained polling)",
-        2.0,
-        polling_hours,
-        _polling_evidence,
+def _ring_evidence(kinds: tuple[str, ...], what: str) -> Callable[[AccountState], str]:
+    def evidence(st: AccountState) -> str:
+        best_name, best_value, best_counts = "", -1.0, (1, 0)
+        for name, counts in st.links.items():
+            if name.partition(":")[0] not in kinds or counts[0] < 2:
+                continue
+            others = counts[0] - 1
+            holders = counts[1] - 1 if st.holder and counts[1] > 0 else counts[1]
+            value = holders * holders / (others + 1.0)
+            if value > best_value:
+                best_name, best_value, best_counts = name, value, (others, holders)
+        if not best_name:
+            return f"shares no {what} with other accounts"
+        kind = best_name.partition(":")[0]
+        others, holders = best_counts
+        return (
+            f"shares a {_LINK_WORDS[kind]} with {others} other accounts, {holders} of which themselves "
+            f"book like holders (fast, without searching, unused or resold appointments)"
+        )
+
+    return evidence
+
+
+_LINK_WORDS = {
+    "device": "device",
+    "address": "data-centre IP address",
+    "domain": "private e-mail domain",
+    "phone": "phone number",
+    "cohort": "creation burst on one network (accounts created within minutes)",
+}
+
+
+_LIFETIME = "lifetime"
+_HANDOFF_WINDOW = timedelta(seconds=PARAMS.handoff_window_s)
+
+FEATURES: tuple[Feature, ...] = (
+    # ----------------------------------------------------------------- polling (behaviour)
+    Feature(
+        name="polling_hours",
+        family="polling",
+        description=f"hours with at least {PARAMS.poll_min_per_hour} slot searches (sustained polling)",
+        reads=("poll_hours", "poll_decay_t", "last_t", "hour_n"),
+        compute=polling_hours,
+        evidence=_polling_evidence,
+        bins=_magnitude_bins(),
+        unit=2.0,
+        window=timedelta(seconds=PARAMS.poll_half_life_s),
+        aggregation="decayed (half-life)",
     ),
-    FeatureSpec(
-        "night_polling_hours",
-        "polling",
-        "account",
-        f"decayed, half-life {PARAMS.poll_half_life_s / 86400:g} d",
-        f"polling hours between {PARAMS.night_start_h:02d}:00 and {PARAMS.night_end_h:02d}:00 local time",
-        1.0,
-        night_polling_hours,
-        _polling_evidence,
+    Feature(
+        name="night_polling_hours",
+        family="polling",
+        description=f"polling hours between {PARAMS.night_start_h:02d}:00 and {PARAMS.night_end_h:02d}:00 local time",
+        reads=("night_poll_hours", "poll_decay_t", "last_t", "hour_n", "hour_idx"),
+        compute=night_polling_hours,
+        evidence=_polling_evidence,
+        bins=_magnitude_bins(),
+        unit=1.0,
+        window=timedelta(seconds=PARAMS.poll_half_life_s),
+        aggregation="decayed (half-life)",
     ),
-    FeatureSpec(
-        "search_regularity",
-        "polling",
-        "account",
-        "lifetime",
-        "-log10 of the coefficient of variation of pauses between searches (machine-regular is high)",
-        0.3,
-        search_regularity,
-        _polling_evidence,
+    Feature(
+        name="search_regularity",
+        family="polling",
+        description="-log10 of the coefficient of variation of pauses between searches (machine-regular is high)",
+        reads=("gap_n", "gap_mean", "gap_m2"),
+        compute=search_regularity,
+        evidence=_polling_evidence,
+        bins=_regularity_bins(),
+        unit=0.3,
     ),
-    FeatureSpec(
-        "fast_bookings",
-        "speed",
-        "account (slot facts)",
-        "lifetime",
-        f"bookings made within {PARAMS.fast_booking_s:g} s of the slot becoming free (handoffs excluded)",
-        1.0,
-        lambda st: float(st.fast_bookings),
-        _speed_evidence,
+    # ----------------------------------------------------------------- speed (behaviour)
+    Feature(
+        name="fast_bookings",
+        family="speed",
+        description=f"bookings made within {PARAMS.fast_booking_s:g} s of the slot becoming free (handoffs excluded)",
+        reads=("fast_bookings",),
+        compute=lambda st: float(st.fast_bookings),
+        evidence=_speed_evidence,
+        bins=_count_bins(),
+        unit=1.0,
+        derived_from=(Entity.SLOT,),
     ),
-    FeatureSpec(
-        "fast_booking_share",
-        "speed",
-        "account (slot facts)",
-        "lifetime",
-        "share of timed bookings that were fast (n/a without a timed booking)",
-        0.2,
-        lambda st: _share_or_nan(st.fast_bookings, st.timed_bookings),
-        _speed_evidence,
+    Feature(
+        name="fast_booking_share",
+        family="speed",
+        description="share of timed bookings that were fast (n/a without a timed booking)",
+        reads=("fast_bookings", "timed_bookings"),
+        compute=lambda st: _share_or_nan(st.fast_bookings, st.timed_bookings),
+        evidence=_speed_evidence,
+        bins=_share_bins(),
+        unit=0.2,
+        derived_from=(Entity.SLOT,),
     ),
-    FeatureSpec(
-        "reaction_speed",
-        "speed",
-        "account (slot facts)",
-        f"last {MAX_REACTIONS} bookings",
-        "-log10 of the median seconds from a slot's release to this account's booking of it",
-        0.3,
-        reaction_speed,
-        _speed_evidence,
+    Feature(
+        name="reaction_speed",
+        family="speed",
+        description="-log10 of the median seconds from a slot's release to this account's booking of it",
+        reads=("reactions",),
+        compute=reaction_speed,
+        evidence=_speed_evidence,
+        bins=_log_seconds_bins(),
+        unit=0.3,
+        derived_from=(Entity.SLOT,),
+        aggregation=f"median of the last {MAX_REACTIONS} bookings",
         tolerance=-math.log10(HUMAN_REACTION_S),
     ),
-    FeatureSpec(
-        "instant_picks",
-        "dexterity",
-        "account",
-        "lifetime",
-        f"bookings made within {PARAMS.instant_pick_s:g} s of the search that showed the slot",
-        1.0,
-        lambda st: float(st.instant_picks),
-        _pick_evidence,
+    # ----------------------------------------------------------------- dexterity (behaviour)
+    Feature(
+        name="instant_picks",
+        family="dexterity",
+        description=f"bookings made within {PARAMS.instant_pick_s:g} s of the search that showed the slot",
+        reads=("instant_picks",),
+        compute=lambda st: float(st.instant_picks),
+        evidence=_pick_evidence,
+        bins=_count_bins(),
+        unit=1.0,
     ),
-    FeatureSpec(
-        "pick_speed",
-        "dexterity",
-        "account",
-        f"last {MAX_REACTIONS} bookings",
-        "-log10 of the median seconds from the search showing a free slot to booking it",
-        0.3,
-        pick_speed,
-        _pick_evidence,
+    Feature(
+        name="pick_speed",
+        family="dexterity",
+        description="-log10 of the median seconds from the search showing a free slot to booking it",
+        reads=("picks",),
+        compute=pick_speed,
+        evidence=_pick_evidence,
+        bins=_log_seconds_bins(),
+        unit=0.3,
+        aggregation=f"median of the last {MAX_REACTIONS} bookings",
         tolerance=-math.log10(HUMAN_PICK_S),
     ),
-    FeatureSpec(
-        "no_show_rate",
-        "outcome",
-        "account",
-        "lifetime",
-        "shrunk share of the account's appointments with an outcome that were not attended (n/a before one)",
-        0.2,
-        lambda st: _shrunk_rate(st.no_shows, _resolved(st)),
-        _no_show_evidence,
-        tolerance=ONE_OF_ONE,
+    # ----------------------------------------------------------------- split roles (behaviour)
+    Feature(
+        name="unsearched_surprise",
+        family="unsearched",
+        description=(
+            "how surprising the account's bookings with no search of its own before them are, k of n: "
+            "the slot was found by another account"
+        ),
+        reads=("unsearched_bookings", "bookings"),
+        compute=unsearched_surprise,
+        evidence=_unsearched_evidence,
+        bins=_magnitude_bins(),
+        unit=1.0,
+        window=timedelta(seconds=PARAMS.search_before_booking_s),
+        aggregation="bookings with no search in the window before",
+        absolute=True,
     ),
-    FeatureSpec(
-        "handoff_rate",
-        "resale",
-        "account (slot facts)",
-        "lifetime",
-        "shrunk share of the account's bookings handed to another account (n/a without bookings)",
-        0.2,
-        lambda st: min(_shrunk_rate(st.handoffs_out, st.bookings), 1.0),
-        _handoff_evidence,
-        tolerance=ONE_OF_ONE,
+    # ----------------------------------------------------------------- outcome (holding)
+    Feature(
+        name="unused_surprise",
+        family="outcome",
+        description=(
+            f"how surprising the appointments left unused are (no-show, or cancelled less than "
+            f"{PARAMS.late_cancel_s / 86400:g} days before), k of those with a known fate"
+        ),
+        reads=("no_shows", "late_cancels", "attended"),
+        compute=unused_surprise,
+        evidence=_unused_evidence,
+        bins=_magnitude_bins(),
+        unit=1.0,
+        absolute=True,
     ),
-    FeatureSpec(
-        "applicant_change_rate",
-        "resale",
-        "account",
-        "lifetime",
-        "shrunk share of the account's bookings whose applicant it changed (n/a without bookings)",
-        0.2,
-        lambda st: min(_shrunk_rate(st.modifications, st.bookings), 1.0),
-        _modification_evidence,
-        tolerance=ONE_OF_ONE,
+    # ----------------------------------------------------------------- resale (holding)
+    Feature(
+        name="handoff_surprise",
+        family="resale",
+        description="how surprising the account's bookings handed to another account are (cancel, then re-booked)",
+        reads=("handoffs_out", "bookings"),
+        compute=handoff_surprise,
+        evidence=_handoff_evidence,
+        bins=_magnitude_bins(),
+        unit=1.0,
+        derived_from=(Entity.SLOT,),
+        window=_HANDOFF_WINDOW,
+        aggregation="cancel, then another account books within the window",
+        absolute=True,
     ),
-    FeatureSpec(
-        "shared_applicants",
-        "identity",
-        "account (applicant facts)",
-        "entity TTL",
-        f"bookings for an applicant identity booked by another account or {PARAMS.applicant_shared_bookings}+ times",
-        1.0,
-        lambda st: float(st.reused_applicants),
-        lambda st: (
+    Feature(
+        name="applicant_change_surprise",
+        family="resale",
+        description="how surprising the account's bookings whose applicant it changed are",
+        reads=("modifications", "bookings"),
+        compute=applicant_change_surprise,
+        evidence=_modification_evidence,
+        bins=_magnitude_bins(),
+        unit=1.0,
+        absolute=True,
+    ),
+    # ----------------------------------------------------------------- identity (holding)
+    Feature(
+        name="shared_applicants",
+        family="identity",
+        description=(
+            f"bookings for an applicant identity booked by another account or "
+            f"{PARAMS.applicant_shared_bookings}+ times (placeholders)"
+        ),
+        reads=("reused_applicants",),
+        compute=lambda st: float(st.reused_applicants),
+        evidence=lambda st: (
             f"{st.reused_applicants} bookings for applicant identities also booked by other accounts "
             f"or repeatedly (placeholders)"
         ),
+        bins=_count_bins(),
+        unit=1.0,
+        derived_from=(Entity.APPLICANT,),
     ),
-    FeatureSpec(
-        "datacenter_share",
-        "infrastructure",
-        "account",
-        "lifetime",
-        "share of the account's requests coming from hosting / cloud networks (n/a without ASNs)",
-        0.2,
-        lambda st: _share_or_nan(st.datacenter_events, st.asn_events),
-        lambda st: (
+    # ----------------------------------------------------------------- infrastructure (context)
+    Feature(
+        name="datacenter_share",
+        family="infrastructure",
+        description="share of the account's requests coming from hosting / cloud networks (n/a without ASNs)",
+        reads=("datacenter_events", "asn_events"),
+        compute=lambda st: _share_or_nan(st.datacenter_events, st.asn_events),
+        evidence=lambda st: (
             f"{_share(st.datacenter_events, st.asn_events):.0%} of {st.asn_events} requests from data-centre networks"
         ),
+        bins=_share_bins(),
+        unit=0.2,
     ),
-    FeatureSpec(
-        "shared_datacenter_address",
-        "linkage",
-        "address",
-        "entity TTL",
-        "most accounts seen on one of the account's data-centre IP addresses (an office VPN has a few)",
-        2.0,
-        lambda st: float(st.datacenter_address_accounts),
-        lambda st: f"uses a data-centre IP address shared with {st.datacenter_address_accounts - 1} other accounts",
-        tolerance=5.0,
-    ),
-    FeatureSpec(
-        "address_churn",
-        "infrastructure",
-        "account",
-        "lifetime",
-        "share of consecutive requests from a different IP address (rotating proxies; n/a under 10)",
-        0.2,
-        lambda st: _share(st.addr_changes, st.addr_events - 1) if st.addr_events >= 10 else math.nan,
-        lambda st: (
+    Feature(
+        name="address_churn",
+        family="infrastructure",
+        description="share of consecutive requests from a different IP address (rotating proxies; n/a under 10)",
+        reads=("addr_changes", "addr_events"),
+        compute=lambda st: _share(st.addr_changes, st.addr_events - 1) if st.addr_events >= 10 else math.nan,
+        evidence=lambda st: (
             f"IP address changed on {_share(st.addr_changes, st.addr_events - 1):.0%} of "
             f"{st.addr_events} requests ({st.addr_changes} changes)"
         ),
+        bins=_share_bins(),
+        unit=0.2,
         tolerance=0.5,
     ),
-    FeatureSpec(
-        "automation_agent_share",
-        "infrastructure",
-        "account",
-        "lifetime",
-        "share of requests whose User-Agent is an HTTP library or headless browser (n/a without UA)",
-        0.2,
-        lambda st: _share_or_nan(st.automation_ua_events, st.ua_events),
-        lambda st: (
+    Feature(
+        name="automation_agent_share",
+        family="automation",
+        description="share of requests whose User-Agent is an HTTP library or headless browser (n/a without UA)",
+        reads=("automation_ua_events", "ua_events"),
+        compute=lambda st: _share_or_nan(st.automation_ua_events, st.ua_events),
+        evidence=lambda st: (
             f"{_share(st.automation_ua_events, st.ua_events):.0%} of requests sent by an HTTP library "
             f"or a headless browser"
         ),
+        bins=_share_bins(),
+        unit=0.2,
     ),
-    FeatureSpec(
-        "device_sharing",
-        "linkage",
-        "device",
-        "entity TTL",
-        "most accounts seen on one of the account's devices (a household or office PC has a few)",
-        1.0,
-        lambda st: float(st.device_accounts),
-        lambda st: f"shares a device with {st.device_accounts - 1} other accounts",
-        tolerance=3.0,
-    ),
-    FeatureSpec(
-        "linked_resale_and_no_shows",
-        "ring",
-        "device",
-        "entity TTL",
-        "handoffs, applicant changes and no-shows of the other accounts on the account's devices",
-        2.0,
-        lambda st: float(st.linked_evidence) if st.device_accounts > 1 else math.nan,
-        lambda st: (
-            f"shares a device with {st.device_accounts - 1} other accounts that handed over, re-assigned "
-            f"or left unused {st.linked_evidence} appointments"
+    # ----------------------------------------------------------------- linkage with holders (context)
+    Feature(
+        name="holders_on_shared_devices",
+        family="shared_infrastructure",
+        description=(
+            "h * h / (m + 1) for the other accounts on the account's devices and data-centre addresses: "
+            "h of them behave like holders, of m (a shared device or address alone is never evidence)"
         ),
-        tolerance=2.0,
+        reads=("links", "holder"),
+        compute=lambda st: _ring(st, INFRA_LINKS),
+        evidence=_ring_evidence(INFRA_LINKS, "device or data-centre address"),
+        bins=_magnitude_bins(),
+        unit=1.0,
+        derived_from=(Entity.DEVICE, Entity.ADDRESS),
+        tolerance=1.0,
     ),
-    FeatureSpec(
-        "shared_email_domain",
-        "linkage",
-        "e-mail domain",
-        "entity TTL",
-        "accounts created with the account's private (non-public-provider) e-mail domain",
-        5.0,
-        lambda st: float(st.domain_accounts),
-        lambda st: f"registered with a private e-mail domain used by {st.domain_accounts - 1} other new accounts",
-        tolerance=5.0,
-    ),
-    FeatureSpec(
-        "shared_phone",
-        "linkage",
-        "phone number",
-        "entity TTL",
-        "accounts registered with the account's phone number",
-        1.0,
-        lambda st: float(st.phone_accounts),
-        lambda st: f"registered with a phone number used by {st.phone_accounts - 1} other accounts",
-        tolerance=2.0,
-    ),
-    FeatureSpec(
-        "creation_burst",
-        "linkage",
-        "network",
-        f"{PARAMS.burst_window_s / 60:g} min",
-        "accounts created from the account's network within minutes of it (itself included)",
-        2.0,
-        lambda st: float(st.creation_burst),
-        lambda st: (
-            f"created within {PARAMS.burst_window_s / 60:g} minutes of {st.creation_burst - 1} other "
-            f"accounts on the same network"
+    Feature(
+        name="holders_on_shared_registration",
+        family="shared_registration",
+        description=(
+            "h * h / (m + 1) for the other accounts sharing the account's private e-mail domain, phone number "
+            "or creation burst: h of them behave like holders, of m"
         ),
-        tolerance=3.0,
+        reads=("links", "holder"),
+        compute=lambda st: _ring(st, REGISTRATION_LINKS),
+        evidence=_ring_evidence(REGISTRATION_LINKS, "e-mail domain, phone number or creation burst"),
+        bins=_magnitude_bins(),
+        unit=1.0,
+        derived_from=(Entity.EMAIL_DOMAIN, Entity.PHONE, Entity.COHORT),
+        window=timedelta(seconds=PARAMS.burst_window_s),
+        aggregation="cohorts: creations with no gap longer than the window",
+        tolerance=1.0,
     ),
 )
 
-FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in FEATURES)
-_COMPUTE = tuple(spec.compute for spec in FEATURES)
+
+@dataclass(frozen=True, kw_only=True)
+class Family:
+    """A behaviour several features measure: counted once in the score.
+
+    ``kind``: *behaviour* (what the account does), *holding* (what became of its bookings) or
+    *context* (infrastructure, what it shares with others: what a seller operating a buyer's
+    account brings with him). ``ambiguous``: legitimate people the contract names reach its
+    extremes (anxious applicants poll all night; offices sit behind data-centre VPNs; strangers
+    share cyber-café PCs), so it weighs less in the score.
+    """
+
+    name: str
+    kind: str
+    ambiguous: bool
+    description: str
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(name="polling", kind="behaviour", ambiguous=True, description="searching for slots, day and night"),
+        Family(name="speed", kind="behaviour", ambiguous=False, description="booking seconds after a release"),
+        Family(name="dexterity", kind="behaviour", ambiguous=False, description="booking at once from a search"),
+        Family(name="unsearched", kind="behaviour", ambiguous=False, description="booking slots found by others"),
+        Family(name="outcome", kind="holding", ambiguous=False, description="appointments left unused"),
+        Family(name="resale", kind="holding", ambiguous=False, description="slots handed over or re-assigned"),
+        Family(name="identity", kind="holding", ambiguous=False, description="placeholder applicant identities"),
+        Family(
+            name="automation",
+            kind="context",
+            ambiguous=False,
+            description="HTTP libraries and headless browsers: no applicant's browser sends their User-Agent",
+        ),
+        Family(name="infrastructure", kind="context", ambiguous=True, description="data centres, VPNs, proxies"),
+        Family(
+            name="shared_infrastructure",
+            kind="context",
+            ambiguous=True,
+            description="devices and data-centre addresses shared with holders",
+        ),
+        Family(
+            name="shared_registration",
+            kind="context",
+            ambiguous=True,
+            description="e-mail domains, phones and creation bursts shared with holders",
+        ),
+    )
+}
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+#: the holding surprises (``features.core.is_holder``): more than one odd booking of one makes a holder
+HOLDER_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.absolute)
+#: what one odd booking of one is, the most for any kind: what anyone can do
+ONE_ODD_BOOKING = max(
+    surprise(1, 1, rate)
+    for rate in (
+        PARAMS.applicant_unsearched_rate,
+        PARAMS.applicant_unused_rate,
+        PARAMS.applicant_handoff_rate,
+        PARAMS.applicant_change_rate,
+    )
+)
+_COMPUTE = tuple(f.compute for f in FEATURES)
 
 
 def vector(st: AccountState) -> tuple[float, ...]:
@@ -452,26 +689,39 @@ def vector(st: AccountState) -> tuple[float, ...]:
     return tuple(compute(st) for compute in _COMPUTE)
 
 
-#: the modules whose code defines what the features mean
-_DEFINING_SOURCES = ("core.py", "registry.py", "params.py", "infra.py", "state.py")
-
-
 def feature_set_hash(params: FeatureParams = PARAMS) -> str:
-    """A digest of the feature definitions: names, order, parameters and the code computing them."""
-    here = Path(__file__).parent
-    code = hashlib.sha256(b"".join((here / name).read_bytes() for name in _DEFINING_SOURCES)).hexdigest()
+    """A digest of what the features mean: their declarations, the parameters and the version.
+
+    Source bytes are not part of it (a comment edit does not refuse a model); a change in what a
+    feature computes must bump ``FEATURE_SET_VERSION``, which the golden test enforces.
+    """
     doc = {
         "version": FEATURE_SET_VERSION,
-        "features": FEATURE_NAMES,
+        "features": [f.declaration() for f in FEATURES],
+        "families": {name: [f.kind, f.ambiguous] for name, f in FAMILIES.items()},
         "params": params.as_dict(),
-        "code": code,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def spec(name: str) -> FeatureSpec:
+def spec(name: str) -> Feature:
     """Look a feature up by name."""
     for candidate in FEATURES:
         if candidate.name == name:
             return candidate
     raise KeyError(f"no feature named {name!r}; known: {', '.join(FEATURE_NAMES)}")
+
+
+def _check_registry() -> None:
+    """Declarations that cannot work are refused at import, not at the first scoring."""
+    for feature in FEATURES:
+        if list(feature.bins) != sorted(set(feature.bins)):
+            raise ValueError(f"feature {feature.name}: bins must be strictly ascending")
+        missing = [field for field in feature.reads if field not in AccountState.__struct_fields__]
+        if missing:
+            raise ValueError(f"feature {feature.name} reads unknown state fields {missing}")
+        if feature.family not in FAMILIES:
+            raise ValueError(f"feature {feature.name}: family {feature.family!r} is not declared in FAMILIES")
+
+
+_check_registry()

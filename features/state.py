@@ -18,10 +18,12 @@ from msgspec import Struct
 MAX_OPEN_BOOKINGS = 256
 #: accounts remembered per device / address / applicant
 MAX_LINKED_ACCOUNTS = 256
-#: creation times remembered per network
-MAX_CREATIONS = 256
 #: recent release-to-booking reaction times (and search-to-booking times) kept for the median
 MAX_REACTIONS = 16
+#: link entities (devices, data-centre addresses, e-mail domains, phones, creation cohorts) remembered per account
+MAX_LINKS = 24
+#: counterparts remembered per account for evidence (handoff givers and takers, flagged sellers)
+MAX_COUNTERPARTS = 8
 
 
 class OpenBooking(Struct, array_like=True):
@@ -34,6 +36,8 @@ class OpenBooking(Struct, array_like=True):
     modified: bool = False
     #: seconds from the search that showed a free slot to this booking; -1 if not picked from one
     pick_s: float = -1.0
+    #: no search of the account's own preceded the booking (the slot id came from elsewhere)
+    unsearched: bool = False
 
 
 class AccountState(Struct, array_like=True):
@@ -74,13 +78,12 @@ class AccountState(Struct, array_like=True):
     datacenter_events: int = 0
     ua_events: int = 0
     automation_ua_events: int = 0
-    device_accounts: int = 1
-    datacenter_address_accounts: int = 1
-    domain_accounts: int = 1
-    phone_accounts: int = 1
-    #: resale and no-show events of other accounts on this account's devices
-    linked_evidence: int = 0
-    creation_burst: int = 1
+    #: what the account shares with others, as last reported by each link entity:
+    #: ``"kind:key" -> (accounts on it, of which behave like holders)``; kinds in ``LINK_KINDS``
+    links: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
+    #: the account's own behaviour marks it as a holder (see ``features.core.is_holder``); announced
+    #: to its link entities once, when it becomes true
+    holder: bool = False
     # bookings and their outcomes
     bookings: int = 0
     picks: list[float] = msgspec.field(default_factory=list)
@@ -90,6 +93,13 @@ class AccountState(Struct, array_like=True):
     reactions: list[float] = msgspec.field(default_factory=list)
     open: dict[str, OpenBooking] = msgspec.field(default_factory=dict)
     cancellations: int = 0
+    #: cancellations close to the appointment: a held slot given back too late to be used (those
+    #: that turned out to be handoffs are counted as handoffs instead)
+    late_cancels: int = 0
+    #: slots of the latest late cancellations, to recount one that turns out to be a handoff
+    late_cancel_slots: list[str] = msgspec.field(default_factory=list)
+    #: bookings with no search of the account's own before them (received handoffs excluded)
+    unsearched_bookings: int = 0
     attended: int = 0
     no_shows: int = 0
     modifications: int = 0
@@ -99,9 +109,13 @@ class AccountState(Struct, array_like=True):
     handoffs_out: int = 0
     handoff_out_gap_sum: float = 0.0
     handoff_out_example: str = ""
-    handoff_takers: list[str] = msgspec.field(default_factory=list)
+    #: (taker account, slot) of the latest handoffs out: the buyers, for the investigator
+    handoff_takers: list[tuple[str, str]] = msgspec.field(default_factory=list)
     handoffs_in: int = 0
-    handoff_givers: list[str] = msgspec.field(default_factory=list)
+    #: (giver account, slot, seconds after the giver's cancellation) of the latest handoffs received
+    handoff_givers: list[tuple[str, str, float]] = msgspec.field(default_factory=list)
+    #: givers of received handoffs that the detector has since flagged: this account bought from them
+    flagged_sellers: list[str] = msgspec.field(default_factory=list)
 
 
 class SlotState(Struct, array_like=True):
@@ -114,21 +128,27 @@ class SlotState(Struct, array_like=True):
     cancel_t: float = -1.0
 
 
+#: what accounts can share: a device, a data-centre address, a private e-mail domain, a phone
+#: number, a creation cohort (accounts created from one network within minutes of each other)
+LINK_KINDS = ("device", "address", "domain", "phone", "cohort")
+
+
 class LinkState(Struct, array_like=True):
-    """Something accounts can share (device, address, e-mail domain, phone): who used it, and when."""
+    """Something accounts can share: who used it and when, and which of them behave like holders."""
 
     last_t: float = 0.0
     accounts: dict[str, float] = msgspec.field(default_factory=dict)
-    reported: int = 1
-    #: resale and no-show events per account seen on it (devices only)
-    evidence: dict[str, int] = msgspec.field(default_factory=dict)
+    holders: dict[str, float] = msgspec.field(default_factory=dict)
+    #: (accounts, holders) last announced to every member
+    reported: tuple[int, int] = (1, 0)
 
 
 class NetworkState(Struct, array_like=True):
-    """A network prefix: recent account creations from it (for creation bursts)."""
+    """A network prefix: its current creation cohort (accounts created within minutes of each other)."""
 
     last_t: float = 0.0
-    creations: list[tuple[float, str]] = msgspec.field(default_factory=list)
+    cohort: int = 0
+    last_creation_t: float = -1e18
 
 
 class ApplicantState(Struct, array_like=True):
@@ -147,6 +167,7 @@ ENTITY_STATE_TYPES: dict[str, type[Struct]] = {
     "domains": LinkState,
     "phones": LinkState,
     "networks": NetworkState,
+    "cohorts": LinkState,
     "applicants": ApplicantState,
 }
 
@@ -162,6 +183,7 @@ class Stores:
     domains: MutableMapping[str, LinkState] = field(default_factory=dict)
     phones: MutableMapping[str, LinkState] = field(default_factory=dict)
     networks: MutableMapping[str, NetworkState] = field(default_factory=dict)
+    cohorts: MutableMapping[str, LinkState] = field(default_factory=dict)
     applicants: MutableMapping[str, ApplicantState] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:

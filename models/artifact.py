@@ -19,12 +19,11 @@ import numpy as np
 import sklearn
 
 from features.registry import FEATURE_NAMES, feature_set_hash
-from models.estimator import SuspicionForest, SuspicionModel
-from models.rarity import EvidenceRarity
+from models.population import PopulationRarity
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 
@@ -35,15 +34,33 @@ class ModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelArtifact:
-    """A fitted estimator with the threshold and metadata it was trained with."""
+    """A fitted estimator with the threshold and metadata it was trained with.
 
-    estimator: SuspicionModel
+    The estimator's own reference is the training worlds' population: the detector uses it as
+    a prior, weighed as ``prior_weight`` accounts, beside each site's own population, which it
+    re-freezes every ``reference_refresh_s`` of event time.
+    """
+
+    estimator: PopulationRarity
     threshold: float
     metadata: dict[str, Any]
 
     @property
     def version(self) -> str:
         return str(self.metadata["version"])
+
+    @property
+    def prior_weight(self) -> float:
+        return float(self.metadata.get("reference", {}).get("prior_weight", 0.0))
+
+    @property
+    def reference_trim(self) -> float:
+        """Accounts scoring above this fraction of the threshold leave their site's reference."""
+        return float(self.metadata.get("reference", {}).get("trim", 1.0))
+
+    @property
+    def reference_refresh_s(self) -> float:
+        return float(self.metadata.get("reference", {}).get("refresh_s", 3600.0))
 
 
 def _minor(version: str) -> str:
@@ -106,6 +123,6 @@ def load(path: Path) -> ModelArtifact:
         estimator = joblib.load(model_path)
     except Exception as exc:
         raise ModelError(f"cannot unpickle {model_path}: {exc}") from None
-    if not isinstance(estimator, EvidenceRarity | SuspicionForest):
+    if not isinstance(estimator, PopulationRarity):
         raise ModelError(f"{model_path} holds a {type(estimator).__name__}, not a slotguard model")
     return ModelArtifact(estimator, float(meta["threshold"]), meta)

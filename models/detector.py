@@ -1,26 +1,42 @@
-"""Detecting and deciding: score feature batches, keep each account's verdict, raise flags.
+"""Detecting and deciding: score feature batches against each site's population, keep verdicts.
 
-The engine hands over batches of changed accounts; the detector scores them in one call to the
-model (scoring), compares with the artifact's threshold (deciding), asks :mod:`models.explain`
-for evidence when an account crosses it, and reports new flags and scored snapshots to optional
-callbacks (acting is the caller's business: files, the store, metrics).
+The engine hands over batches of changed accounts. The detector scores each site's rows against
+that site's reference (:class:`SiteReferences`: every scored account's latest features, the
+flagged ones left out, plus a small prior) in one call to the model (scoring); compares with the
+artifact's threshold (deciding); asks :mod:`models.explain` for evidence when an account crosses
+it; and reports new flags and scored snapshots to optional callbacks (acting is the caller's
+business: files, the store, metrics).
+
+Deciding knows who may be a victim. An account whose bookings are mostly slots *received* by
+handoff may have been operated by the seller (logged in with the buyer's credentials from the
+seller's device): its context families (infrastructure, shared devices and registrations) do not
+count for it, only what it does itself. Once the account that handed it a slot is flagged, it is a
+``resale_buyer``: never flagged unless its own holding evidence alone crosses the threshold, its reasons naming the
+seller and the slot. A flagged seller lists its buyers; the detector tells each of them with a
+``SellerFlagged`` fact, which the engine folds into the buyer's state like any other fact.
 
 A verdict's ``score`` is the account's peak score so far, so ``flagged`` is exactly
 ``score >= threshold`` and ``flagged_at`` is the event time of the snapshot that first crossed.
+(When an account turns out to be a buyer, its peak restarts from its own evidence.)
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, MutableMapping
 from datetime import UTC, datetime
 
 import numpy as np
 
 from features.engine import FeatureBatch
+from features.facts import AnyFact, SellerFlagged
+from features.registry import FAMILIES
+from features.state import AccountState
 from models.artifact import ModelArtifact
-from models.explain import explain
-from models.records import Flag, Verdict
+from models.explain import buyer_reasons, explain, seller_note
+from models.population import PopulationRarity, RarityTables, Reference
+from models.records import RESALE_BUYER, SCALPING, Flag, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +48,84 @@ def _time(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+class SiteReferences:
+    """Each site's population reference, updated as accounts are scored, frozen for scoring.
+
+    The live reference of a site counts the latest feature bins of every account scored there
+    that is not flagged; scoring uses a frozen copy (plus the prior), taken at the first scoring
+    past each multiple of ``refresh_s`` of event time, so an account is judged against a stable
+    population and the order of accounts inside one interval does not matter.
+    """
+
+    def __init__(
+        self,
+        model: PopulationRarity,
+        prior_weight: float,
+        refresh_s: float,
+        live: MutableMapping[str, Reference] | None = None,
+        rows: MutableMapping[str, tuple[str, float, np.ndarray]] | None = None,
+    ) -> None:
+        self.model = model
+        self.refresh_s = refresh_s
+        self.live: MutableMapping[str, Reference] = {} if live is None else live
+        #: account -> (site, weight, bins it is counted with), so an update replaces its old row
+        self.rows: MutableMapping[str, tuple[str, float, np.ndarray]] = {} if rows is None else rows
+        rows_in_prior = float(getattr(model, "n_rows_", 0.0))
+        self.prior = model.reference_.copy() if rows_in_prior > 0 and prior_weight > 0 else None
+        self.prior_scale = prior_weight / rows_in_prior if self.prior is not None else 0.0
+        self._frozen: dict[str, tuple[float, RarityTables]] = {}
+
+    def tables(self, site: str, t: float) -> RarityTables:
+        """The frozen reference of ``site`` for scoring at event time ``t``: the live reference as
+        it stood at the last multiple of ``refresh_s`` (rebuilt at the first scoring past one)."""
+        tick = math.floor(t / self.refresh_s) * self.refresh_s
+        frozen = self._frozen.get(site)
+        if frozen is not None and frozen[0] == tick:
+            return frozen[1]
+        live = self.live.get(site)
+        reference = live.copy() if live is not None else Reference.empty(self.model.edges_)
+        if self.prior is not None:
+            reference.merge(self.prior, self.prior_scale)
+        tables = self.model.tables(reference)
+        self._frozen[site] = (tick, tables)
+        return tables
+
+    def update(
+        self, site: str, account_ids: list[str], bins: np.ndarray, weights: np.ndarray, keep: np.ndarray
+    ) -> None:
+        """Replace each account's row in its site's live reference; rows with ``keep`` False leave it."""
+        live = self.live.get(site)
+        if live is None:
+            live = Reference.empty(self.model.edges_)
+        for account_id in account_ids:
+            old = self.rows.pop(account_id, None)
+            if old is not None:
+                target = live if old[0] == site else self.live.get(old[0])
+                if target is not None:
+                    target.add(old[2][None, :], -old[1])
+                    if target is not live:
+                        self.live[old[0]] = target
+        for i, account_id in enumerate(account_ids):
+            if keep[i]:
+                live.add(bins[i : i + 1], float(weights[i]))
+                self.rows[account_id] = (site, float(weights[i]), bins[i])
+        self.live[site] = live
+
+
+def reference_weight(st: AccountState) -> float:
+    """How much one account counts in its site's reference: 1 / the most accounts it shares
+    anything with (a device, a data-centre address, a registration detail, a creation burst).
+
+    The reference counts independent actors, not accounts: an operation of 150 accounts on a few
+    devices counts as a handful, so it cannot make its own behaviour look ordinary; a cyber-café
+    PC's users count as one, which changes nothing for them (their behaviour is ordinary anyway).
+    """
+    widest = max((accounts for accounts, _ in st.links.values()), default=1)
+    return 1.0 / max(widest, 1)
+
+
 class Detector:
-    """Callable batch handler for the engine: ``detector(batch)``."""
+    """Callable batch handler for the engine: ``facts = detector(batch)``."""
 
     def __init__(
         self,
@@ -41,51 +133,135 @@ class Detector:
         verdicts: MutableMapping[str, Verdict] | None = None,
         on_flag: FlagHandler | None = None,
         on_scored: SnapshotHandler | None = None,
+        references: SiteReferences | None = None,
     ) -> None:
         self.model = model
+        self.estimator: PopulationRarity = model.estimator
         self.threshold = model.threshold
         self.verdicts: MutableMapping[str, Verdict] = {} if verdicts is None else verdicts
         self.on_flag = on_flag
         self.on_scored = on_scored
+        self.references = references or SiteReferences(self.estimator, model.prior_weight, model.reference_refresh_s)
         self.flags_raised = 0
-        self.note = model.estimator.strength_note
+        self.flags_withdrawn = 0
+        #: accounts scoring this high are left out of their site's reference even before they are
+        #: flagged: suspicious accounts must not define what is ordinary
+        self.trim_score = model.threshold * model.reference_trim
+        families = self.estimator.families_
+        kinds = np.array([FAMILIES[f].kind for f in families])
+        #: families that count for an account that received a handoff (not what a seller brings)
+        self._own = kinds != "context"
+        self._holding = kinds == "holding"
 
-    def __call__(self, batch: FeatureBatch) -> None:
-        scores, strengths = self.model.estimator.score_with_evidence(batch.matrix)
+    def __call__(self, batch: FeatureBatch) -> list[AnyFact]:
+        facts: list[AnyFact] = []
+        scores = np.zeros(len(batch))
+        sites = np.asarray(batch.sites)
+        t_batch = batch.at
+        for site in dict.fromkeys(batch.sites):
+            rows = np.flatnonzero(sites == site)
+            tables = self.references.tables(site, t_batch)
+            X = batch.matrix[rows]
+            family, per_feature = self.estimator.evidence(X, tables)
+            keep = np.ones(rows.size, dtype=bool)
+            for k, i in enumerate(rows.tolist()):
+                score, flagged = self._decide(batch, i, family[k], per_feature[k], tables, facts)
+                scores[i] = score
+                keep[k] = not flagged and score < self.trim_score
+            ids = [batch.account_ids[i] for i in rows.tolist()]
+            weights = np.array([reference_weight(batch.states[i]) for i in rows.tolist()])
+            self.references.update(site, ids, self.estimator.bin_rows(X), weights, keep)
         if self.on_scored is not None:
             self.on_scored(batch, scores)
+        return facts
+
+    def _decide(
+        self,
+        batch: FeatureBatch,
+        i: int,
+        family: np.ndarray,
+        per_feature: np.ndarray,
+        tables: RarityTables,
+        facts: list[AnyFact],
+    ) -> tuple[float, bool]:
+        """Update one account's verdict from its evidence; return the score used and the decision."""
+        account_id, st = batch.account_ids[i], batch.states[i]
+        # received slots make up at least half its bookings: a buyer, not a bot that also snapped
+        # up a few cancelled slots among its own bookings
+        presumed_buyer = st.handoffs_in > 0 and 2 * st.handoffs_in >= st.bookings
+        bought = presumed_buyer and bool(st.flagged_sellers)
+        counted = self._holding if bought else self._own if presumed_buyer else None
+        score = float(self.estimator.combine(family, counted)[0])
+        at = _time(batch.times[i])
         verdicts = self.verdicts
-        threshold = self.threshold
-        version = self.model.version
-        for i, account_id in enumerate(batch.account_ids):
-            score = float(scores[i])
-            verdict = verdicts.get(account_id)
-            if verdict is None:
-                verdict = Verdict(account_id, score, False, None, [], batch.sites[i], version, _time(batch.times[i]))
-            elif score > verdict.score:
-                verdict.score = score
-                verdict.scored_at = _time(batch.times[i])
-            else:
-                continue
-            if score >= threshold:
-                verdict.reasons = explain(strengths[i], batch.states[i], self.note)
-                if not verdict.flagged:
-                    verdict.flagged = True
-                    verdict.flagged_at = verdict.scored_at
-                    self.flags_raised += 1
-                    if self.on_flag is not None:
-                        self.on_flag(
-                            Flag(
-                                account_id,
-                                verdict.site,
-                                verdict.scored_at or _time(batch.times[i]),
-                                score,
-                                threshold,
-                                list(verdict.reasons),
-                                version,
-                            )
-                        )
-            verdicts[account_id] = verdict
+        verdict = verdicts.get(account_id)
+        mode_changed = verdict is not None and (
+            verdict.presumed_buyer != presumed_buyer or (verdict.category == RESALE_BUYER) != bought
+        )
+        if verdict is None:
+            verdict = Verdict(account_id, score, False, None, [], batch.sites[i], self.model.version, at)
+        elif mode_changed:
+            # what counts for this account changed (it received a slot, or its seller was flagged):
+            # its peak restarts from the evidence that still counts
+            if verdict.flagged:
+                self.flags_withdrawn += 1
+                logger.info("verdict on %s withdrawn: it received a resold slot", account_id)
+            verdict.score, verdict.scored_at = score, at
+            verdict.flagged, verdict.flagged_at, verdict.reasons, verdict.category = False, None, [], None
+        elif score > verdict.score:
+            verdict.score, verdict.scored_at = score, at
+        verdict.presumed_buyer = presumed_buyer
+        flagged = verdict.score >= self.threshold
+        note = self._note(tables)
+        if bought and not flagged:
+            verdict.category = RESALE_BUYER
+            verdict.reasons = buyer_reasons(st)
+        elif flagged and (score >= verdict.score or not verdict.flagged):
+            verdict.category = SCALPING
+            if presumed_buyer:
+                per_feature = per_feature * self._own[self.estimator.family_of_]
+            verdict.reasons = explain(per_feature, st, note) + seller_note(st)
+            if not verdict.flagged:
+                verdict.flagged = True
+                verdict.flagged_at = verdict.scored_at
+                self.flags_raised += 1
+                self._raise(verdict, at)
+        if verdict.flagged:
+            facts += self._tell_buyers(verdict, st, batch.times[i])
+        verdicts[account_id] = verdict
+        return score, verdict.flagged
+
+    def _note(self, tables: RarityTables) -> Callable[[int, float], str]:
+        estimator = self.estimator
+
+        def note(j: int, rarity: float) -> str:
+            return estimator.strength_note(j, rarity, tables)
+
+        return note
+
+    def _raise(self, verdict: Verdict, at: datetime) -> None:
+        if self.on_flag is not None:
+            self.on_flag(
+                Flag(
+                    verdict.account_id,
+                    verdict.site,
+                    verdict.flagged_at or at,
+                    verdict.score,
+                    self.threshold,
+                    list(verdict.reasons),
+                    self.model.version,
+                )
+            )
+
+    @staticmethod
+    def _tell_buyers(verdict: Verdict, st: AccountState, t: float) -> list[AnyFact]:
+        """SellerFlagged facts for the accounts this flagged seller handed slots to, once each."""
+        facts: list[AnyFact] = []
+        for taker, slot in st.handoff_takers:
+            if taker not in verdict.buyers:
+                verdict.buyers.append(taker)
+                facts.append(SellerFlagged(taker, t, verdict.account_id, slot))
+        return facts
 
     def results(self) -> Iterator[Verdict]:
         """Every verdict, highest score first (ties by account id)."""

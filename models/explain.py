@@ -1,10 +1,11 @@
 """Reasons: the evidence behind a score, in words an investigator can check.
 
 Separate from scoring and from thresholding: given how strongly each feature speaks against an
-account (the model's per-feature evidence strength: rarity among legitimate accounts in decades,
-or a z-score) and the account's state, pick the strongest features and let each state its own
-evidence (see :mod:`features.registry`), with the model's note on how unusual that is. Features
-that share one piece of evidence (the three polling features) give it once.
+account (its rarity in the site's population, in decades) and the account's state, pick the
+strongest features and let each state its own evidence (see :mod:`features.registry`), with the
+model's note on how unusual that is at the site. Features that share one piece of evidence (the
+three polling features) give it once. Buyers and sellers get their own sentences: a buyer's name
+its seller and the slot (so the investigator can contact the victim), a seller's its buyers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from features.registry import FEATURES
 from features.state import AccountState
 
-#: a feature must be at least this strong to be cited (rarity: 1 legitimate account in ~30)
+#: a feature must be at least this strong to be cited (rarity: 1 account in ~30 at the site)
 MIN_STRENGTH = 1.5
 MAX_REASONS = 4
 
@@ -46,3 +47,25 @@ def explain(
         top = ", ".join(f"{FEATURES[j].name} ({values[j]:.1f})" for j in order[:3])
         reasons.append(f"several mildly unusual behaviours together: {top}")
     return reasons
+
+
+def seller_note(state: AccountState) -> list[str]:
+    """For a flagged account that handed slots to others: who received them (its likely buyers)."""
+    if not state.handoff_takers:
+        return []
+    listed = ", ".join(f"{taker} (slot {slot})" for taker, slot in state.handoff_takers)
+    return [f"handed slots to {len(state.handoff_takers)} accounts, likely its buyers (victims): {listed}"]
+
+
+def buyer_reasons(state: AccountState) -> list[str]:
+    """Why an account is considered the buyer of a resold slot: the seller, the slot, the timing."""
+    flagged = set(state.flagged_sellers)
+    reasons = [
+        f"received slot {slot} {gap:.0f} s after account {giver} cancelled it; {giver} is flagged for "
+        f"scalping: this account most likely bought the slot and is a victim of the resale"
+        for giver, slot, gap in state.handoff_givers
+        if giver in flagged
+    ]
+    return reasons or [
+        f"received a slot from {', '.join(sorted(flagged))}, flagged for scalping: most likely a buyer (a victim)"
+    ]

@@ -9,13 +9,19 @@ import msgspec
 
 
 class Label(msgspec.Struct, frozen=True):
-    """One account's truth: its role and whether it scalps."""
+    """One account's truth: its role and whether it scalps.
+
+    ``style`` is a scalper's operation style; a buyer's ``bought_from`` names what sold it a slot
+    (generators differ: an operation id, or the selling accounts). Unknown fields are ignored.
+    """
 
     account_id: str
     role: str
     scalper: bool
     operation: str | None = None
     site: str = ""
+    style: str | None = None
+    bought_from: str | list[str] | None = None
 
 
 @dataclass(frozen=True)

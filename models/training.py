@@ -1,19 +1,25 @@
-"""Training: run the feature engine over labelled traffic, fit the model, calibrate the threshold.
+"""Training: the population prior from labelled worlds, and a threshold calibrated on serving's own path.
 
-The same engine that serves builds the training set (one core, no second copy of the features):
-it is run over the events and every scored snapshot is kept. The model is fitted on each
-account's final snapshot (one row per account, unsupervised). Serving reports an account's *peak*
-score over its snapshots, so the threshold is calibrated on the peak scores of legitimate accounts:
-the smallest threshold that flags at most ``target_fpr`` of every legitimate role, times a
-safety margin.
+The same engine and detector that serve build and judge the training set (one core, no second
+copy of the features or of the scoring):
+
+1. every account's latest feature vector over the training worlds is the *prior* population the
+   estimator counts (no labels needed: the population is what it is, scalpers included);
+2. each world is then run through the detector exactly as ``slotguard detect`` runs it, scoring
+   every site against its own population plus the prior, and the threshold is the lowest score
+   that keeps *every* legitimate role at or under ``target_fpr`` of its accounts above it, plus a
+   safety margin. Flagged accounts leave their site's reference, so the calibration is repeated
+   with the threshold it found until it no longer moves.
+
+Labels are used only in step 2, and only to say which accounts are legitimate and their role.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,75 +28,79 @@ import numpy as np
 
 from features.config import EngineConfig
 from features.engine import EmbeddedEngine, FeatureBatch
-from features.registry import FEATURE_NAMES, FEATURES, feature_set_hash
+from features.registry import FAMILIES, FEATURE_NAMES, FEATURES, feature_set_hash
 from ingest.deadletter import DeadLetter
 from ingest.reader import EventReader, open_source
 from models.artifact import ModelArtifact, base_metadata
-from models.estimator import SuspicionForest, SuspicionModel
+from models.detector import Detector, reference_weight
+from models.evaluation import evaluate, first_bookings
 from models.labels import LabelSet
-from models.rarity import EvidenceRarity
+from models.population import PopulationRarity
+from models.worlds import World, load_world
 
 logger = logging.getLogger(__name__)
 
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How to build the prior and calibrate."""
+
+    extrapolation: float = 1.0
+    #: most decades one family of evidence contributes (so no behaviour decides alone) ...
+    family_cap: float = 2.0
+    #: ... and one whose extremes legitimate people reach (``Family.ambiguous``)
+    ambiguous_cap: float = 2.0
+    #: ambiguous families (context; polling) add at most this many times the other families' evidence ...
+    amplification: float = 1.0
+    #: ... and this share of the rest, to rank context above nothing (far below any threshold)
+    context_weight: float = 0.1
+    #: the threshold is at least this above what one family can reach alone
+    second_family: float = 0.5
+    #: weight of the training population beside a site's own, in accounts
+    prior_weight: float = 100.0
+    #: how often (event time) a site's reference is re-frozen for scoring
+    reference_refresh_s: float = 3600.0
+    #: accounts scoring above this fraction of the threshold leave their site's reference
+    reference_trim: float = 0.6
+    #: largest share of any legitimate role allowed above the threshold on the training worlds
+    target_fpr: float = 0.002
+    margin: float = 0.15
+    #: calibration rounds at most (each runs every training world once)
+    rounds: int = 3
+
 
 @dataclass
-class SnapshotSet:
-    """Every snapshot the engine scored: row i is ``account_ids[i]`` as of ``times[i]``."""
+class FinalVectors:
+    """Each account's latest feature vector and reference weight (what a site's reference counts)."""
 
-    account_ids: list[str] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    blocks: list[np.ndarray] = field(default_factory=list)
-    invalid_lines: int = 0
+    rows: dict[str, tuple[np.ndarray, float]] = field(default_factory=dict)
 
     def __call__(self, batch: FeatureBatch) -> None:
-        self.account_ids.extend(batch.account_ids)
-        self.times.extend(batch.times)
-        self.blocks.append(batch.matrix)
+        for i, account in enumerate(batch.account_ids):
+            self.rows[account] = (batch.matrix[i], reference_weight(batch.states[i]))
 
     @property
     def matrix(self) -> np.ndarray:
-        if len(self.blocks) != 1:
-            merged = np.vstack(self.blocks) if self.blocks else np.empty((0, len(FEATURE_NAMES)))
-            self.blocks = [merged]
-        return self.blocks[0]
+        if not self.rows:
+            return np.empty((0, len(FEATURE_NAMES)))
+        return np.vstack([self.rows[a][0] for a in sorted(self.rows)])
 
-    def account_maxima(self) -> tuple[list[str], np.ndarray]:
-        """Each account's most extreme value of every feature over its snapshots (NaN-aware).
-
-        Serving reports an account's peak, so the legitimate reference must hold the most
-        suspicious value each legitimate account ever showed, not just its last one.
-        """
-        order = np.argsort(np.asarray(self.account_ids), kind="stable")
-        ids = np.asarray(self.account_ids)[order]
-        matrix = self.matrix[order]
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-        filled = np.where(np.isnan(matrix), -np.inf, matrix)
-        maxima = np.maximum.reduceat(filled, starts, axis=0)
-        maxima[np.isneginf(maxima)] = np.nan
-        return ids[starts].tolist(), maxima
-
-    def final_rows(self) -> dict[str, int]:
-        """Index of each account's last snapshot."""
-        return {account: i for i, account in enumerate(self.account_ids)}
-
-    def peaks(self, scores: np.ndarray) -> dict[str, float]:
-        """Each account's highest score over its snapshots."""
-        peak: dict[str, float] = {}
-        for account, score in zip(self.account_ids, scores.tolist(), strict=True):
-            if score > peak.get(account, -np.inf):
-                peak[account] = score
-        return peak
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array([self.rows[a][1] for a in sorted(self.rows)])
 
 
-def collect(
+def run_events(
     events: Path,
+    on_batch: Callable[[FeatureBatch], Any],
     config: EngineConfig,
     pseudonym_key: str,
-    progress: Callable[[int], None] | None = None,
-) -> SnapshotSet:
-    """Run the embedded engine over an events file, keeping every snapshot it scores."""
-    snapshots = SnapshotSet()
-    engine = EmbeddedEngine.on_dicts(snapshots, config, pseudonym_key)
+    progress: Progress | None = None,
+) -> EmbeddedEngine:
+    """Run the embedded engine over an events file with ``on_batch`` scoring (invalid lines skipped)."""
+    engine = EmbeddedEngine.on_dicts(on_batch, config, pseudonym_key)
     invalid: list[DeadLetter] = []
     stream, _ = open_source(events)
     with stream:
@@ -100,10 +110,38 @@ def collect(
             if progress is not None and count % 50_000 == 0:
                 progress(reader.stats.bytes_read)
         engine.finish()
-    snapshots.invalid_lines = len(invalid)
     if invalid:
         logger.warning("%s: %d invalid lines skipped (first: %s)", events, len(invalid), invalid[0].reason)
-    return snapshots
+    return engine
+
+
+def new_estimator(options: TrainingOptions) -> PopulationRarity:
+    """The estimator as the registry declares the features (bins, families, units, tolerances)."""
+    families = list(dict.fromkeys(f.family for f in FEATURES))
+    return PopulationRarity(
+        bins=[f.bins for f in FEATURES],
+        families=[f.family for f in FEATURES],
+        units=[f.unit for f in FEATURES],
+        tolerances=[f.tolerance for f in FEATURES],
+        extrapolation=options.extrapolation,
+        family_cap=[options.ambiguous_cap if FAMILIES[name].ambiguous else options.family_cap for name in families],
+        absolute=[f.absolute for f in FEATURES],
+        amplifying=[FAMILIES[name].ambiguous for name in families],
+        amplification=options.amplification,
+        context_weight=options.context_weight,
+    )
+
+
+def threshold_floor(estimator: PopulationRarity, options: TrainingOptions) -> float:
+    """The lowest threshold allowed: above what one family of evidence can reach alone.
+
+    Ambiguous families (context, polling) score little without other evidence (they amplify), so
+    this is the largest cap of the others plus what context alone adds: no single behaviour,
+    however rare, flags an account.
+    """
+    caps = estimator.family_caps_[~estimator.amplifying_]
+    context_alone = estimator.context_weight * float(estimator.family_caps_[estimator.amplifying_].sum())
+    return float(np.max(caps)) + max(options.second_family, context_alone)
 
 
 def calibrate_threshold(legit_peaks: np.ndarray, target_fpr: float, margin: float) -> float:
@@ -125,85 +163,104 @@ def calibrate_by_role(peaks_by_role: dict[str, np.ndarray], target_fpr: float, m
     return max(calibrate_threshold(peaks, target_fpr, margin) for peaks in peaks_by_role.values())
 
 
-ESTIMATORS = ("rarity", "isolation-forest")
+def detect_world(
+    events: Path, artifact: ModelArtifact, config: EngineConfig, pseudonym_key: str, progress: Progress | None = None
+) -> Detector:
+    """Score one world exactly as serving does; return the detector holding every verdict."""
+    detector = Detector(artifact)
+    run_events(events, detector, config, pseudonym_key, progress)
+    return detector
 
 
-@dataclass(frozen=True)
-class TrainingOptions:
-    """How to fit and calibrate."""
-
-    #: "rarity" (default, :class:`EvidenceRarity`) or "isolation-forest" (:class:`SuspicionForest`)
-    estimator: str = "rarity"
-    seed: int = 0
-    n_estimators: int = 300
-    max_samples: int = 256
-    extrapolation: float = 1.0
-    #: largest share of any legitimate role allowed above the threshold on the training worlds
-    target_fpr: float = 0.002
-    margin: float = 0.15
-
-
-def _estimator(snapshots: SnapshotSet, labels: LabelSet, options: TrainingOptions) -> tuple[SuspicionModel, int]:
-    """Fit the chosen estimator; return it and the number of rows it was fitted on."""
-    if options.estimator == "rarity":
-        accounts, maxima = snapshots.account_maxima()
-        legit = np.array([0 if not labels.is_scalper(a) else 1 for a in accounts])
-        rarity = EvidenceRarity(
-            families=[spec.family for spec in FEATURES],
-            units=[spec.unit for spec in FEATURES],
-            tolerances=[spec.tolerance for spec in FEATURES],
-            extrapolation=options.extrapolation,
-        ).fit(maxima, legit)
-        return rarity, int((legit == 0).sum())
-    if options.estimator == "isolation-forest":
-        final = snapshots.final_rows()
-        rows = [final[a] for a in sorted(final)]
-        forest = SuspicionForest(
-            n_estimators=options.n_estimators,
-            max_samples=options.max_samples,
-            min_scale=[spec.unit for spec in FEATURES],
-            random_state=options.seed,
-        ).fit(snapshots.matrix[rows])
-        return forest, len(rows)
-    raise ValueError(f"unknown estimator {options.estimator!r}; choose from {', '.join(ESTIMATORS)}")
+def _legit_peaks(detectors: Sequence[Detector], labels: Sequence[LabelSet]) -> dict[str, list[float]]:
+    by_role: dict[str, list[float]] = {}
+    for detector, world_labels in zip(detectors, labels, strict=True):
+        for account, verdict in detector.verdicts.items():
+            label = world_labels.by_account.get(account)
+            if label is not None and not label.scalper:
+                by_role.setdefault(label.role, []).append(verdict.score)
+    return by_role
 
 
 def fit(
-    snapshots: SnapshotSet, labels: LabelSet, options: TrainingOptions
-) -> tuple[SuspicionModel, float, dict[str, Any]]:
-    """Fit the estimator and calibrate the threshold on the peak scores of legitimate accounts."""
-    estimator, fit_rows = _estimator(snapshots, labels, options)
-    final = snapshots.final_rows()
-    accounts = sorted(final)
-    peaks = snapshots.peaks(estimator.score_samples(snapshots.matrix))
-    labelled = [a for a in accounts if a in labels.by_account]
-    legit = np.array([peaks[a] for a in labelled if not labels.is_scalper(a)])
-    scalp = np.array([peaks[a] for a in labelled if labels.is_scalper(a)])
-    by_role: dict[str, list[float]] = {}
-    for account in labelled:
-        label = labels.by_account[account]
-        if not label.scalper:
-            by_role.setdefault(label.role, []).append(peaks[account])
-    threshold = calibrate_by_role(
-        {role: np.array(values) for role, values in by_role.items()}, options.target_fpr, options.margin
-    )
-    summary = {
-        "accounts": len(accounts),
-        "labelled": len(labelled),
-        "scalpers": int(scalp.size),
-        "fit_rows": fit_rows,
-        "snapshots": len(snapshots.account_ids),
-        "legit_peak_quantiles": {q: float(np.quantile(legit, q)) for q in (0.5, 0.99, 0.999, 1.0)},
-        "scalper_peak_quantiles": (
-            {q: float(np.quantile(scalp, q)) for q in (0.0, 0.01, 0.05, 0.5)} if scalp.size else {}
-        ),
-        "training_recall": float((scalp >= threshold).mean()) if scalp.size else None,
-        "training_legit_fpr": float((legit >= threshold).mean()),
-    }
+    worlds: Sequence[World],
+    options: TrainingOptions,
+    config: EngineConfig,
+    pseudonym_key: str,
+    progress: Callable[[str, Path], Progress | None] | None = None,
+) -> tuple[PopulationRarity, float, dict[str, Any]]:
+    """Build the prior from the worlds' populations, then calibrate the threshold on them."""
+    vectors = FinalVectors()
+    for world in worlds:
+        run_events(
+            world.events, vectors, config, pseudonym_key, progress("features", world.events) if progress else None
+        )
+    estimator = new_estimator(options).fit(vectors.matrix, sample_weight=vectors.weights)
+    threshold = float("inf")
+    history: list[float] = []
+    detectors: list[Detector] = []
+    for round_no in range(max(options.rounds, 1)):
+        provisional = ModelArtifact(estimator, threshold, _reference_metadata(options))
+        detectors = [
+            detect_world(
+                w.events, provisional, config, pseudonym_key, progress("calibrate", w.events) if progress else None
+            )
+            for w in worlds
+        ]
+        by_role = _legit_peaks(detectors, [w.labels for w in worlds])
+        found = calibrate_by_role({r: np.array(v) for r, v in by_role.items()}, options.target_fpr, options.margin)
+        found = max(found, threshold_floor(estimator, options))
+        history.append(found)
+        logger.info("calibration round %d: threshold %.4f", round_no + 1, found)
+        if np.isfinite(threshold) and abs(found - threshold) <= 1e-3 * max(abs(threshold), 1.0):
+            threshold = found
+            break
+        threshold = found
+    summary = _summary(detectors, [w.labels for w in worlds], threshold, estimator, history)
     return estimator, threshold, summary
 
 
-def digest_files(paths: list[Path]) -> str:
+def _summary(
+    detectors: Sequence[Detector],
+    labels: Sequence[LabelSet],
+    threshold: float,
+    estimator: PopulationRarity,
+    history: list[float],
+) -> dict[str, Any]:
+    legit: list[float] = []
+    scalp: list[float] = []
+    for detector, world_labels in zip(detectors, labels, strict=True):
+        for account, verdict in detector.verdicts.items():
+            label = world_labels.by_account.get(account)
+            if label is not None:
+                (scalp if label.scalper else legit).append(verdict.score)
+    legit_a, scalp_a = np.array(legit), np.array(scalp)
+    return {
+        "accounts": len(legit) + len(scalp),
+        "scalpers": int(scalp_a.size),
+        "prior_rows": int(estimator.n_rows_),
+        "calibration_rounds": history,
+        "legit_peak_quantiles": {q: float(np.quantile(legit_a, q)) for q in (0.5, 0.99, 0.999, 1.0)} if legit else {},
+        "scalper_peak_quantiles": (
+            {q: float(np.quantile(scalp_a, q)) for q in (0.0, 0.05, 0.5)} if scalp_a.size else {}
+        ),
+        "training_recall": float((scalp_a >= threshold).mean()) if scalp_a.size else None,
+        "training_legit_fpr": float((legit_a >= threshold).mean()) if legit else None,
+    }
+
+
+def _reference_metadata(options: TrainingOptions) -> dict[str, Any]:
+    return {
+        "version": "provisional",
+        "reference": {
+            "prior_weight": options.prior_weight,
+            "refresh_s": options.reference_refresh_s,
+            "trim": options.reference_trim,
+        },
+    }
+
+
+def digest_files(paths: Iterable[Path]) -> str:
     """SHA-256 over the bytes of the training inputs (part of the model version)."""
     h = hashlib.sha256()
     for path in paths:
@@ -214,7 +271,7 @@ def digest_files(paths: list[Path]) -> str:
 
 
 def build_artifact(
-    estimator: SuspicionModel,
+    estimator: PopulationRarity,
     threshold: float,
     options: TrainingOptions,
     data_digest: str,
@@ -224,11 +281,43 @@ def build_artifact(
     """Assemble the artifact; the version is derived from features, data and options (reproducible)."""
     identity = hashlib.sha256(f"{feature_set_hash()}|{data_digest}|{options}".encode()).hexdigest()
     metadata = base_metadata() | {
-        "version": f"sg1-{identity[:12]}",
+        "version": f"sg2-{identity[:12]}",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "threshold": threshold,
-        "training": training | {"data_sha256": data_digest, "options": options.__dict__},
+        "reference": _reference_metadata(options)["reference"],
+        "training": training | {"data_sha256": data_digest, "options": asdict(options)},
         "evaluation": evaluation or {},
-        "estimator": {"class": type(estimator).__name__, "params": estimator.get_params()},
+        "estimator": {"class": type(estimator).__name__, "params": _params(estimator)},
     }
     return ModelArtifact(estimator, threshold, metadata)
+
+
+def _params(estimator: PopulationRarity) -> dict[str, Any]:
+    """The estimator's parameters, JSON-ready (the per-feature lists are in the registry)."""
+    params = estimator.get_params()
+    return {k: v for k, v in params.items() if k not in ("bins", "families", "units", "tolerances")}
+
+
+def train(
+    world_dirs: Sequence[Path],
+    options: TrainingOptions,
+    config: EngineConfig,
+    pseudonym_key: str,
+    validate: Path | None = None,
+    progress: Callable[[str, Path], Progress | None] | None = None,
+) -> ModelArtifact:
+    """Build a model artifact from labelled world directories; evaluate it on ``validate`` if given."""
+    worlds = [load_world(d) for d in world_dirs]
+    validation = load_world(validate) if validate is not None else None
+    estimator, threshold, summary = fit(worlds, options, config, pseudonym_key, progress)
+    digest = digest_files(p for w in worlds for p in (w.events, w.labels_path))
+    artifact = build_artifact(estimator, threshold, options, digest, summary, None)
+    if validation is None:
+        return artifact
+    detector = detect_world(validation.events, artifact, config, pseudonym_key)
+    evaluation = evaluate(
+        [v.contract_dict() for v in detector.results()], validation.labels, first_bookings(validation.events)
+    )
+    evaluation.pop("pr_curve", None)
+    evaluation["world"] = str(validation.directory)
+    return build_artifact(estimator, threshold, options, digest, summary, evaluation)

@@ -1,8 +1,9 @@
 """The ``slotguard`` command line: one entry point, one sub-command per module in ``slotguard.commands``.
 
 Each command module exposes ``HELP`` (one line), ``DESCRIPTION`` (what it does, with examples),
-``add_arguments(parser)`` and ``run(args, settings) -> int``. Modules are imported lazily so that
-``slotguard --help`` stays instant.
+``add_arguments(parser)`` and ``run(args, settings) -> int``; its one-line help is in ``COMMANDS``.
+Only the module of the command being run is imported (heavy libraries stay unloaded for
+``slotguard --help`` and for the other commands), so help is instant.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ from types import ModuleType
 from slotguard import __version__
 from slotguard.config import ConfigError, Settings, resolve
 
-#: sub-command name -> module under slotguard.commands, in the order --help lists them
-COMMANDS: dict[str, str] = {
-    "simulate": "simulate",
-    "train": "train",
-    "detect": "detect",
-    "evaluate": "evaluate",
-    "features": "features",
-    "model": "model_info",
-    "flagged": "flagged",
-    "account": "account",
-    "decide": "decide",
-    "retention": "retention",
-    "store": "store",
+#: sub-command name -> (module under slotguard.commands, one-line help), in the order --help lists them
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("simulate", "simulate a labelled world of booking traffic (legit applicants, associations, scalpers)"),
+    "train": ("train", "build the model from labelled worlds; save a versioned artifact"),
+    "detect": ("detect", "score accounts in a file of booking events and write verdicts"),
+    "evaluate": ("evaluate", "measure verdicts against labels (AP, precision/recall, false positives per role)"),
+    "features": ("features", "list the behavioural features the model uses"),
+    "model": ("model_info", "show the model artifact: version, threshold, training data, metrics"),
+    "flagged": ("flagged", "list flagged accounts from the history store, highest score first, with reasons"),
+    "account": ("account", "an account's timeline, current verdict and reasons, decisions and linked accounts"),
+    "decide": ("decide", "record a decision on an account: confirm, dismiss or escalate (becomes a training label)"),
+    "retention": ("retention", "drop history older than N months (whole monthly partitions); --dry-run lists them"),
+    "store": ("store", "create/upgrade the history store, show its state, export training labels"),
 }
 
 EPILOG = """\
@@ -50,7 +51,25 @@ def _load(module_name: str) -> ModuleType:
     return importlib.import_module(f"slotguard.commands.{module_name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first command word not an option's value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUED_OPTIONS:
+            skip = True
+        elif word in COMMANDS:
+            return word
+    return None
+
+
+#: top-level options followed by a value (which may happen to spell a command name)
+_VALUED_OPTIONS = frozenset({"--config", "--data-dir", "--model"})
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported to describe its arguments."""
     parser = argparse.ArgumentParser(
         prog="slotguard",
         description="Flag accounts that scalp appointment slots, with evidence an investigator can check.",
@@ -63,11 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="model artifact directory [models/artifacts/default]")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for name, (module_name, one_line) in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=one_line)
+            continue
         module = _load(module_name)
-        command = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION, formatter_class=_Formatter)
-        module.add_arguments(command)
-        command.set_defaults(_module=module)
+        chosen = sub.add_parser(name, help=one_line, description=module.DESCRIPTION, formatter_class=_Formatter)
+        module.add_arguments(chosen)
+        chosen.set_defaults(_module=module)
     return parser
 
 
@@ -78,8 +100,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen(words))
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return 2

@@ -254,6 +254,8 @@ def verdict_columns(rows: Sequence[Verdict], version: int) -> Columns:
         "flagged": [1 if r.flagged else 0 for r in rows],
         "flagged_ms": [to_ms(r.flagged_at) if r.flagged_at is not None else None for r in rows],
         "reasons": [list(r.reasons) for r in rows],
+        "category": [r.category or "" for r in rows],
+        "buyers": [list(r.buyers) for r in rows],
         "row_version": [version] * len(rows),
     }
 

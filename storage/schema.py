@@ -3,7 +3,9 @@
 Migrations are the files ``storage/migrations/NNNN_name.sql``, applied in order; ``{db}`` stands
 for the database. Every statement is written to be idempotent (``IF NOT EXISTS``), and the
 versions applied are recorded in ``{db}.schema_migrations``, so applying twice changes nothing and
-a half-applied migration (a crash between statements) completes on the next start.
+a half-applied migration (a crash between statements) completes on the next start. ClickHouse 18.16
+has no ``ADD COLUMN IF NOT EXISTS``: such a statement is run as a plain ``ADD COLUMN`` when
+``system.columns`` says the column is missing, and skipped otherwise, on every engine alike.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def apply_migrations(
             continue
         log.info("applying migration %04d_%s to %s", migration.version, migration.name, database)
         for statement in migration.statements():
-            backend.command(render(statement, database))
+            _run(backend, render(statement, database), database)
         backend.insert(
             f"{database}.schema_migrations",
             {
@@ -112,6 +114,26 @@ def apply_migrations(
         )
         applied.append(migration.version)
     return applied
+
+
+_ADD_COLUMN = re.compile(
+    r"^ALTER\s+TABLE\s+(?P<table>[\w.]+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(?P<column>\w+)\s", re.IGNORECASE
+)
+
+
+def _run(backend: Backend, statement: str, database: str) -> None:
+    """Run one migration statement, guarding ``ADD COLUMN IF NOT EXISTS`` portably."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        backend.command(statement)
+        return
+    table = match.group("table").split(".")[-1]
+    exists = backend.query(
+        "SELECT name FROM system.columns "
+        f"WHERE database = {lit(database)} AND table = {lit(table)} AND name = {lit(match.group('column'))}"
+    )
+    if not exists:
+        backend.command(re.sub(r"\s+IF\s+NOT\s+EXISTS", "", statement, count=1, flags=re.IGNORECASE))
 
 
 def database_exists(backend: Backend, database: str) -> bool:

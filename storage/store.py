@@ -320,18 +320,20 @@ class Store:
 
     def _current_verdict(self, account_id: str) -> dict[str, Any] | None:
         rows = self._sql(
-            "SELECT site, model_version, scored_ms, score, flagged, flagged_ms, reasons "
+            "SELECT site, model_version, scored_ms, score, flagged, flagged_ms, reasons, category, buyers "
             f"FROM {{db}}.current_verdicts WHERE account_id = {lit(account_id)} "
             "ORDER BY scored_ms DESC, row_version DESC LIMIT 1"
         )
         if not rows:
             return None
-        site, model, scored_ms, score, flagged, flagged_ms, reasons = rows[0]
+        site, model, scored_ms, score, flagged, flagged_ms, reasons, category, buyers = rows[0]
         return {
             "score": score,
             "flagged": bool(flagged),
             "flagged_at": iso(flagged_ms),
             "reasons": list(reasons),
+            "category": category or None,
+            "buyers": list(buyers),
             "model_version": model,
             "scored_at": iso(scored_ms),
             "site": site,

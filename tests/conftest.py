@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import pytest
 
 from features.config import EngineConfig
 from models.artifact import ModelArtifact, save
-from models.labels import read_labels
-from models.training import TrainingOptions, build_artifact, collect, fit
+from models.training import TrainingOptions, build_artifact, fit
+from models.worlds import load_world
 from simulator import WorldParams, simulate
+from tests.kafka_broker import KafkaBroker, KafkaBrokerError, missing_prerequisites, start_broker
 
 KEY = "slotguard-dev-key-change-me"
 
@@ -34,14 +36,46 @@ class SmallWorld:
 
 
 @pytest.fixture(scope="session")
+def family_model(tmp_path_factory: pytest.TempPathFactory) -> ModelArtifact:
+    """A model trained on small worlds of the simulator family (default, hard, mobile, quiet)."""
+    root = tmp_path_factory.mktemp("family")
+    worlds = []
+    for seed, mix in ((61, "default"), (62, "hard"), (63, "mobile"), (64, "quiet")):
+        simulate(WorldParams(seed=seed, accounts=1200, days=5, mix=mix), root / mix)
+        worlds.append(load_world(root / mix))
+    options = TrainingOptions()
+    estimator, threshold, summary = fit(worlds, options, EngineConfig(), KEY)
+    return build_artifact(estimator, threshold, options, "family-test-data", summary, None)
+
+
+@pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
     root = tmp_path_factory.mktemp("small")
     train, test = root / "train", root / "world"
     simulate(WorldParams(seed=31, accounts=900, days=4, mix="farm-heavy"), train)
     simulate(WorldParams(seed=32, accounts=600, days=3), test)
-    snapshots = collect(train / "events.jsonl", EngineConfig(), KEY)
     options = TrainingOptions()
-    estimator, threshold, summary = fit(snapshots, read_labels(train / "labels.jsonl"), options)
+    estimator, threshold, summary = fit([load_world(train)], options, EngineConfig(), KEY)
     artifact = build_artifact(estimator, threshold, options, "test-data", summary, None)
     save(artifact, root / "model")
     return SmallWorld(test, root / "model", artifact)
+
+
+# a real single-node Kafka broker (scripts/kafka.sh), on ports that leave a developer's 9092 alone
+KAFKA_TEST_PORT = 19092
+KAFKA_TEST_CONTROLLER_PORT = 19095
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    missing = missing_prerequisites()
+    if missing:
+        pytest.fail(f"no Kafka broker for the integration tests: {missing}", pytrace=False)
+    try:
+        broker = start_broker(tmp_path_factory.mktemp("kafka"), KAFKA_TEST_PORT, KAFKA_TEST_CONTROLLER_PORT)
+    except KafkaBrokerError as exc:
+        pytest.fail(f"the Kafka broker for the integration tests did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -104,12 +104,13 @@ def test_detect_exit_codes_say_what_is_wrong(small_world: SmallWorld, tmp_path: 
 
 def test_features_lists_the_registry_as_table_or_json() -> None:
     table = slotguard("features")
-    assert table.returncode == 0 and b"device_sharing" in table.stdout and b"higher = more suspicious" in table.stdout
+    assert table.returncode == 0 and b"polling_hours" in table.stdout
+    assert b"higher = more suspicious" in table.stdout
     rows = [json.loads(line) for line in slotguard("features", "--format", "json").stdout.splitlines()]
     from features.registry import FEATURE_NAMES
 
     assert [r["name"] for r in rows] == list(FEATURE_NAMES)
-    assert all(r["description"] and r["entity"] and r["window"] for r in rows)
+    assert all(r["description"] and r["entity"] and "window_s" in r and r["reads"] and r["kind"] for r in rows)
 
 
 def test_model_command_shows_the_artifact(small_world: SmallWorld) -> None:

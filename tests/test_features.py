@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
 from features.params import PARAMS
-from features.registry import FEATURE_NAMES, FEATURES, feature_set_hash, spec
+from features.registry import FAMILIES, FEATURE_NAMES, FEATURES, Entity, feature_set_hash, spec
 from features.state import AccountState
+from features.surprise import surprise
 from tests.factories import Feed
 
 HOUR = 3600.0
@@ -18,10 +20,61 @@ DAY = 86400.0
 def test_registry_declares_every_feature_once_with_meaning() -> None:
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
     for feature in FEATURES:
-        assert feature.description and feature.entity and feature.window and feature.unit > 0
+        assert feature.description and feature.reads and feature.unit > 0
+        assert isinstance(feature.entity, Entity) and all(isinstance(e, Entity) for e in feature.derived_from)
+        assert feature.window is None or isinstance(feature.window, timedelta)
+        assert feature.family in FAMILIES and feature.window_text
     with pytest.raises(KeyError, match="no feature named"):
         spec("nope")
     assert len(feature_set_hash()) == 64
+
+
+class _Recorder:
+    """Stands in for an account's state and notes which fields a feature reads."""
+
+    def __init__(self, state: AccountState) -> None:
+        self._state = state
+        self.read: set[str] = set()
+
+    def __getattr__(self, name: str) -> object:
+        self.read.add(name)
+        return getattr(self._state, name)
+
+
+def test_each_feature_reads_exactly_the_state_fields_it_declares() -> None:
+    feed = Feed()
+    feed.searches("a", 15 * HOUR, 3.0, 1300, ip="51.68.0.1", asn=16276, user_agent="curl/8", device_id="d", results=1)
+    for i in range(3):
+        feed.release(16 * HOUR + i, f"s{i}")
+        _search(feed, "a", 16 * HOUR + i + 0.2, 1)
+        feed.book(16 * HOUR + i + 0.5, "a", f"s{i}", f"b{i}", applicant="same")
+    feed("booking_modified", 17 * HOUR, account_id="a", booking_id="b0", applicant_id="x")
+    feed("booking_no_show", 14 * DAY, account_id="a", booking_id="b2")
+    feed("login", 14 * DAY, account_id="c", success=True, device_id="d")
+    state = feed.state("a")
+    for feature in FEATURES:
+        recorder = _Recorder(state)
+        feature.compute(recorder)  # type: ignore[arg-type]
+        assert recorder.read <= set(feature.reads), (
+            f"{feature.name} reads undeclared {recorder.read - set(feature.reads)}"
+        )
+
+
+def test_the_feature_set_hash_covers_meaning_not_source_text() -> None:
+    from dataclasses import replace
+
+    from features import registry
+
+    base = feature_set_hash()
+    assert feature_set_hash() == base
+    changed = replace(PARAMS, late_cancel_s=PARAMS.late_cancel_s + 1)
+    assert feature_set_hash(changed) != base
+    original = registry.FEATURES
+    try:
+        registry.FEATURES = (replace(original[0], unit=original[0].unit * 2), *original[1:])
+        assert feature_set_hash() != base
+    finally:
+        registry.FEATURES = original
 
 
 def test_new_account_has_no_evidence_and_booking_features_do_not_apply() -> None:
@@ -29,14 +82,15 @@ def test_new_account_has_no_evidence_and_booking_features_do_not_apply() -> None
     feed("login", 0, account_id="a", success=True)
     values = feed.features("a")
     assert values["polling_hours"] == 0 and values["fast_bookings"] == 0 and values["shared_applicants"] == 0
-    assert values["device_sharing"] == 1 and values["shared_phone"] == 1
+    assert values["holders_on_shared_devices"] == 0 and values["holders_on_shared_registration"] == 0
     # features about bookings or search rhythm do not apply yet: NaN, neither suspicious nor reassuring
     for name in (
         "reaction_speed",
         "pick_speed",
         "fast_booking_share",
-        "no_show_rate",
-        "handoff_rate",
+        "unused_surprise",
+        "unsearched_surprise",
+        "handoff_surprise",
         "search_regularity",
         "address_churn",
     ):
@@ -164,11 +218,11 @@ def test_cancel_then_rebook_by_another_account_is_a_handoff_not_a_fast_booking()
     feed.cancel(2 * DAY, "scalper", "s1", "b1")
     feed.book(2 * DAY + 4.0, "buyer", "s1", "b2", applicant="buyer-identity")
     scalper, buyer = feed.state("scalper"), feed.state("buyer")
-    assert scalper.handoffs_out == 1 and scalper.handoff_takers == ["buyer"]
+    assert scalper.handoffs_out == 1 and scalper.handoff_takers == [("buyer", "s1")]
     assert scalper.handoff_out_gap_sum == pytest.approx(4.0)
-    assert buyer.handoffs_in == 1 and buyer.handoff_givers == ["scalper"]
+    assert buyer.handoffs_in == 1 and buyer.handoff_givers == [("scalper", "s1", pytest.approx(4.0))]
     assert buyer.fast_bookings == 0 and buyer.timed_bookings == 0
-    assert feed.features("scalper")["handoff_rate"] == pytest.approx(0.6)
+    assert feed.features("scalper")["handoff_surprise"] == pytest.approx(surprise(1, 1, 0.05))
     assert feed.state("buyer").handoffs_out == 0
 
 
@@ -186,7 +240,7 @@ def test_rebooking_your_own_cancelled_slot_or_after_the_window_is_no_handoff() -
 
 
 # ---------------------------------------------------------------- outcomes
-def test_no_shows_and_their_shrunk_rate() -> None:
+def test_no_shows_and_how_surprising_they_are() -> None:
     feed = Feed()
     for i in range(4):
         feed.release(i, f"s{i}")
@@ -195,19 +249,22 @@ def test_no_shows_and_their_shrunk_rate() -> None:
     for i in (1, 2, 3):
         feed("booking_no_show", 14 * DAY + i, account_id="a", booking_id=f"b{i}")
     values = feed.features("a")
-    assert feed.state("a").no_shows == 3 and values["no_show_rate"] == pytest.approx(3.2 / 5)
+    assert feed.state("a").no_shows == 3
+    assert values["unused_surprise"] == pytest.approx(surprise(3, 4, PARAMS.applicant_unused_rate))
     assert feed.state("a").open == {}
 
 
-def test_one_odd_outcome_is_exactly_at_the_tolerance_of_the_rates() -> None:
-    """1 of 1 (a single no-show, handoff or applicant change) is never evidence on its own."""
+def test_one_odd_outcome_of_one_booking_weighs_what_chance_gives_it_and_makes_no_holder() -> None:
+    """1 of 1 (a single no-show, handoff or applicant change): as surprising as the applicant's rate."""
     feed = Feed()
     feed.release(0, "s1")
+    _search(feed, "a", 10.0, 1)
     feed.book(30, "a", "s1", "b1")
     feed("booking_no_show", 14 * DAY, account_id="a", booking_id="b1")
-    rate = feed.features("a")["no_show_rate"]
-    assert rate == spec("no_show_rate").tolerance
-    assert spec("handoff_rate").tolerance == spec("applicant_change_rate").tolerance == rate
+    assert feed.features("a")["unused_surprise"] == pytest.approx(-math.log10(PARAMS.applicant_unused_rate))
+    assert not feed.state("a").holder
+    for name in ("unsearched_surprise", "unused_surprise", "handoff_surprise", "applicant_change_surprise"):
+        assert spec(name).absolute and math.isinf(spec(name).tolerance)
 
 
 def test_applicant_changes_and_the_new_applicant_attending() -> None:
@@ -217,7 +274,8 @@ def test_applicant_changes_and_the_new_applicant_attending() -> None:
     feed("booking_modified", DAY, account_id="a", booking_id="b1", applicant_id="buyer")
     feed("booking_attended", 14 * DAY, account_id="a", booking_id="b1")
     values, st = feed.features("a"), feed.state("a")
-    assert st.modifications == 1 and values["applicant_change_rate"] == pytest.approx(0.6)
+    assert st.modifications == 1
+    assert values["applicant_change_surprise"] == pytest.approx(-math.log10(PARAMS.applicant_change_rate))
     assert st.modified_then_attended == 1
 
 
@@ -254,31 +312,90 @@ def test_datacenter_share_address_churn_and_automation_agents() -> None:
     assert proxy["address_churn"] == 1.0
 
 
-def test_only_data_centre_addresses_count_as_shared() -> None:
-    """Carrier-grade NAT puts many households behind one mobile address: that is not evidence."""
+def _holders(feed: Feed, accounts: list[str], start: float = 1000.0) -> None:
+    """Make each account a holder by its own behaviour: a booking half a second after a release."""
+    for i, account in enumerate(accounts):
+        feed.release(start + 10 * i, f"hs{account}")
+        feed.book(start + 10 * i + 0.5, account, f"hs{account}", f"hb{account}", applicant=f"ha{account}")
+
+
+def test_only_data_centre_addresses_are_shared_links() -> None:
+    """Carrier-grade NAT puts many households behind one mobile address: that links nobody."""
     feed = Feed()
     for i in range(12):
         feed("login", i, account_id=f"dc{i}", success=True, ip="51.68.0.10", asn=16276)
         feed("login", i, account_id=f"phone{i}", success=True, ip="80.215.9.20", asn=15557)
-    assert feed.features("dc11")["shared_datacenter_address"] == 12
-    assert feed.features("phone11")["shared_datacenter_address"] == 1
+    assert [counts[0] for name, counts in feed.state("dc11").links.items() if name.startswith("address:")] == [12]
+    assert feed.state("phone11").links == {}
 
 
-def test_private_email_domains_and_phone_numbers_link_accounts() -> None:
+def test_a_shared_device_alone_is_never_evidence_however_many_share_it() -> None:
+    """60 strangers on one cyber-café PC, none behaving like a holder: nothing to see."""
+    feed = Feed()
+    for i in range(60):
+        feed("login", i, account_id=f"visitor{i}", success=True, device_id="cafe-pc-1", ip="198.51.100.7")
+    assert feed.state("visitor59").links["device:cafe-pc-1"] == (60, 0)
+    assert feed.state("visitor0").links["device:cafe-pc-1"] == (48, 0)  # the last count announced to all
+    assert feed.features("visitor0")["holders_on_shared_devices"] == 0
+    assert feed.features("visitor59")["holders_on_shared_devices"] == 0
+
+
+def test_holders_on_a_shared_device_reach_the_other_accounts_on_it() -> None:
+    feed = Feed()
+    for account in ("busy1", "busy2", "busy3", "idle"):
+        feed("login", 0, account_id=account, success=True, device_id="operator-phone")
+    feed("login", 0, account_id="elsewhere", success=True, device_id="home-laptop")
+    _holders(feed, ["busy1", "busy2", "busy3"])
+    assert feed.state("busy1").holder and not feed.state("idle").holder
+    # 3 holders among the idle account's 3 co-users: 3 * 3 / (3 + 1)
+    assert feed.features("idle")["holders_on_shared_devices"] == pytest.approx(9 / 4)
+    # a holder counts the others only: 2 holders among its 3 co-users
+    assert feed.features("busy1")["holders_on_shared_devices"] == pytest.approx(4 / 4)
+    assert feed.features("elsewhere")["holders_on_shared_devices"] == 0
+
+
+def test_a_few_holders_among_many_strangers_weigh_little() -> None:
+    feed = Feed()
+    for i in range(40):
+        feed("login", i, account_id=f"visitor{i}", success=True, device_id="library-pc")
+    _holders(feed, ["visitor0", "visitor1"])
+    value = feed.features("visitor39")["holders_on_shared_devices"]
+    assert value == pytest.approx(2 * 2 / 40)
+    assert value < spec("holders_on_shared_devices").tolerance
+
+
+def test_holders_are_announced_to_accounts_that_join_later() -> None:
+    feed = Feed()
+    for account in ("h1", "h2"):
+        feed("login", 0, account_id=account, success=True, device_id="farm-emulator")
+    _holders(feed, ["h1", "h2"])
+    feed("login", 5000, account_id="newcomer", success=True, device_id="farm-emulator")
+    assert feed.state("newcomer").links["device:farm-emulator"] == (3, 2)
+    assert feed.features("newcomer")["holders_on_shared_devices"] == pytest.approx(4 / 3)
+
+
+def test_private_email_domains_phones_and_creation_bursts_link_accounts() -> None:
     feed = Feed()
     for i in range(8):
         feed(
             "account_created",
-            i * DAY,
+            i * 20,
             account_id=f"f{i}",
             email_hash=f"h{i}",
             email_domain="3f2a.online",
             phone_hash="same-phone" if i < 6 else f"p{i}",
+            ip=f"203.0.113.{i + 1}",
         )
-        feed("account_created", i * DAY, account_id=f"g{i}", email_hash=f"x{i}", email_domain="Gmail.com")
-    assert feed.features("f7")["shared_email_domain"] == 8
-    assert feed.features("f0")["shared_phone"] >= 5 and feed.features("f7")["shared_phone"] == 1
-    assert feed.features("g7")["shared_email_domain"] == 1  # a public provider links nobody
+        feed("account_created", i * 86400, account_id=f"g{i}", email_hash=f"x{i}", email_domain="Gmail.com")
+    feed("account_created", 2 * HOUR, account_id="later", email_hash="hy", ip="203.0.113.99")
+    links = feed.state("f7").links
+    assert links["domain:3f2a.online"][0] == 8
+    assert max(v[0] for k, v in feed.state("f0").links.items() if k.startswith("phone:")) >= 5
+    assert max(v[0] for k, v in links.items() if k.startswith("cohort:")) == 8
+    assert feed.state("g7").links == {}  # a public provider links nobody
+    assert not any(k.startswith("cohort:") for k in feed.state("later").links)  # two hours later: a new cohort
+    _holders(feed, [f"f{i}" for i in range(6)], start=3 * HOUR)
+    assert feed.features("f7")["holders_on_shared_registration"] == pytest.approx(36 / 8)
 
 
 def test_addresses_are_pseudonymised_in_state() -> None:
@@ -286,27 +403,6 @@ def test_addresses_are_pseudonymised_in_state() -> None:
     feed("login", 0, account_id="a", success=True, ip="192.0.2.7")
     assert "192.0.2.7" not in repr(feed.core.stores.addresses)
     assert feed.state("a").last_addr.startswith("ip:")
-
-
-def test_device_shared_by_many_accounts_is_reported_to_all_of_them() -> None:
-    feed = Feed()
-    for i in range(12):
-        feed("login", i, account_id=f"farm{i}", success=True, device_id="emulator-1")
-    feed("login", 0, account_id="alone", success=True, device_id="own-phone")
-    assert feed.features("farm0")["device_sharing"] >= 10
-    assert feed.features("farm11")["device_sharing"] == 12
-    assert feed.features("alone")["device_sharing"] == 1
-
-
-def test_creation_burst_on_one_network() -> None:
-    feed = Feed()
-    for i in range(8):
-        feed("account_created", i * 20, account_id=f"new{i}", email_hash=f"h{i}", ip=f"203.0.113.{i + 1}")
-    feed("account_created", 0, account_id="other", email_hash="hx", ip="198.51.100.1")
-    feed("account_created", 2 * HOUR, account_id="later", email_hash="hy", ip="203.0.113.99")
-    assert feed.features("new0")["creation_burst"] == 8
-    assert feed.features("other")["creation_burst"] == 1
-    assert feed.features("later")["creation_burst"] == 1
 
 
 def test_every_feature_moves_off_neutral_in_some_scene() -> None:
@@ -325,7 +421,10 @@ def test_every_feature_moves_off_neutral_in_some_scene() -> None:
     feed.cancel(18 * HOUR, "a", "s1", "b1")
     feed.book(18 * HOUR + 3, "b", "s1", "b9")
     feed("booking_no_show", 14 * DAY, account_id="a", booking_id="b2")
+    feed.release(14 * DAY + 1, "s7")
+    feed.book(14 * DAY + 1.5, "a", "s7", "b7", applicant="other")  # no search for hours: a watcher found it
     feed("login", 14 * DAY, account_id="c", success=True, device_id="d", ip="51.68.0.1", asn=16276)
+    _holders(feed, ["c", "n1"], start=14 * DAY + 10)
     for i in range(12):
         feed("login", 14 * DAY + i, account_id="a", success=True, ip=f"90.{i}.0.1", asn=3215)
     neutral = dict(zip(FEATURE_NAMES, [f.compute(AccountState()) for f in FEATURES], strict=True))
@@ -335,20 +434,80 @@ def test_every_feature_moves_off_neutral_in_some_scene() -> None:
         assert math.isnan(neutral[name]) or values[name] > neutral[name], f"{name} did not move off neutral"
 
 
-def test_resale_and_no_shows_of_co_users_reach_every_account_on_the_device() -> None:
+# ---------------------------------------------------------------- split roles, unused holds, breadth
+def test_a_booking_without_a_search_of_its_own_is_counted() -> None:
     feed = Feed()
-    for account in ("busy", "idle", "other"):
-        feed("login", 0, account_id=account, success=True, device_id="operator-pc")
-    feed("login", 0, account_id="elsewhere", success=True, device_id="home-laptop")
-    for i in range(3):
-        feed.release(10 + i, f"s{i}")
-        feed.book(20 + i, "busy", f"s{i}", f"b{i}", applicant=f"p{i}")
-    feed("booking_no_show", 14 * DAY, account_id="busy", booking_id="b0")
-    feed("booking_modified", DAY, account_id="busy", booking_id="b1", applicant_id="buyer")
-    feed.cancel(2 * DAY, "busy", "s2", "b2")
-    feed.book(2 * DAY + 4, "buyer", "s2", "b9")  # a handoff out for "busy"
-    assert feed.state("idle").linked_evidence == 3
-    assert feed.state("other").linked_evidence == 3
-    assert feed.state("busy").linked_evidence == 0  # its own record is in its own features
-    assert feed.features("idle")["linked_resale_and_no_shows"] == 3
-    assert math.isnan(feed.features("elsewhere")["linked_resale_and_no_shows"])
+    _search(feed, "watcher", 0.0, 1)  # the watcher sees the slot ...
+    feed.release(0, "s1")
+    feed.book(4.0, "booker", "s1", "b1", applicant="p1")  # ... another account books it, never having searched
+    feed.release(100, "s2")
+    _search(feed, "person", 100.0, 0)
+    _search(feed, "person", 160.0, 1)
+    feed.book(175.0, "person", "s2", "b2")
+    assert feed.state("booker").unsearched_bookings == 1 and feed.state("person").unsearched_bookings == 0
+    assert feed.features("booker")["unsearched_surprise"] == pytest.approx(
+        -math.log10(PARAMS.applicant_unsearched_rate)
+    )
+    assert feed.features("person")["unsearched_surprise"] == 0
+    assert feed.state("booker").holder and not feed.state("person").holder
+    _search(feed, "watcher", 300.0, 1)
+    feed.release(300, "s3")
+    feed.book(303.0, "booker", "s3", "b3", applicant="p3")
+    assert feed.features("booker")["unsearched_surprise"] == pytest.approx(surprise(2, 2, 0.05))
+
+
+def test_a_slot_received_by_handoff_is_not_the_receivers_own_unsearched_booking() -> None:
+    """The seller logs into the buyer's account and rebooks the slot himself, without searching."""
+    feed = Feed()
+    feed.release(0, "s1")
+    feed.book(30, "seller", "s1", "b1", applicant="placeholder")
+    feed.cancel(DAY, "seller", "s1", "b1")
+    feed.book(DAY + 6, "buyer", "s1", "b2", applicant="buyer-identity")
+    buyer = feed.state("buyer")
+    assert buyer.handoffs_in == 1 and buyer.unsearched_bookings == 0 and not buyer.holder
+
+
+def test_cancelling_days_before_the_appointment_is_an_unused_hold() -> None:
+    feed = Feed()
+    for i, (booked, cancelled) in enumerate([(0, 12 * DAY), (10, 13 * DAY)]):
+        feed.release(booked, f"s{i}")
+        feed.book(booked + 40, "holder", f"s{i}", f"b{i}", applicant=f"p{i}")
+        feed("booking_cancelled", cancelled, account_id="holder", booking_id=f"b{i}", slot_id=f"s{i}")
+    feed.release(20, "s9")
+    feed.book(60, "planner", "s9", "b9")
+    feed("booking_cancelled", 2 * DAY, account_id="planner", booking_id="b9", slot_id="s9")  # 12 days ahead
+    holder, planner = feed.state("holder"), feed.state("planner")
+    assert holder.late_cancels == 2 and holder.cancellations == 2 and holder.holder
+    assert planner.late_cancels == 0 and planner.cancellations == 1
+    assert feed.features("holder")["unused_surprise"] == pytest.approx(surprise(2, 2, PARAMS.applicant_unused_rate))
+
+
+def test_a_late_cancellation_that_becomes_a_handoff_counts_once_and_an_office_stays_unsurprising() -> None:
+    feed = Feed()
+    # one booking, handed to another account the day before the appointment
+    feed.release(0, "s1")
+    feed.book(40, "farmed", "s1", "b1", applicant="p1")
+    feed.cancel(13 * DAY, "farmed", "s1", "b1")
+    feed.book(13 * DAY + 20, "someone", "s1", "b2")
+    # an office: fifty bookings, one of them handed over, one applicant corrected
+    for i in range(50):
+        feed.release(100 + i, f"o{i}")
+        _search(feed, "office", 100 + i + 5.0, 1)
+        feed.book(100 + i + 30.0, "office", f"o{i}", f"ob{i}", applicant=f"client{i}")
+    feed.cancel(2 * DAY, "office", "o3", "ob3")
+    feed.book(2 * DAY + 50, "someone-else", "o3", "x3")
+    feed("booking_modified", 2 * DAY, account_id="office", booking_id="ob4", applicant_id="client4-fixed")
+    farmed, office = feed.state("farmed"), feed.features("office")
+    assert farmed.handoffs_out == 1 and farmed.late_cancels == 0  # a handoff, not also an unused hold
+    assert feed.features("farmed")["handoff_surprise"] == pytest.approx(-math.log10(PARAMS.applicant_handoff_rate))
+    assert office["handoff_surprise"] < 0.1 and office["applicant_change_surprise"] < 0.1
+    assert not feed.state("office").holder
+
+
+def test_a_flagged_sellers_fact_names_the_seller_to_its_buyer() -> None:
+    from features.facts import SellerFlagged
+
+    feed = Feed()
+    account, became_holder = feed.core.apply_fact(SellerFlagged("buyer", 100.0, "seller", "s1"))
+    assert account == "buyer" and not became_holder
+    assert feed.state("buyer").flagged_sellers == ["seller"]

@@ -21,7 +21,6 @@ from storage import HANDOFF_WINDOW_S, Store
 
 log = logging.getLogger(__name__)
 
-HELP = "an account's timeline, current verdict and reasons, decisions and linked accounts"
 DESCRIPTION = """\
 Everything the history store knows about one account:
   - its events in time order (IP addresses appear as pseudonyms, never in the clear),

@@ -19,7 +19,6 @@ from storage import DECISIONS, Store
 
 log = logging.getLogger(__name__)
 
-HELP = "record a decision on an account: confirm, dismiss or escalate (becomes a training label)"
 DESCRIPTION = """\
 Record what an investigator decided about an account, who decided and why. Decisions are kept as
 history (every one is stored, with its time); the latest one per account is its training label:

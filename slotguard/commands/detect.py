@@ -15,7 +15,6 @@ from slotguard.config import Settings
 from slotguard.output import add_format_flag, key_values
 from slotguard.runner import detect
 
-HELP = "score accounts in a file of booking events and write verdicts"
 DESCRIPTION = """\
 Reads booking events (contract v1, JSON Lines; '-' for stdin), computes each account's behavioural
 features in event time, scores them with the model and writes one verdict per account (JSON Lines;

@@ -12,7 +12,6 @@ from models.labels import read_labels
 from slotguard.config import Settings
 from slotguard.output import add_format_flag, table
 
-HELP = "measure verdicts against labels (AP, precision/recall, false positives per role)"
 DESCRIPTION = """\
 Compares verdicts (from `slotguard detect`) with ground-truth labels (from `slotguard simulate`,
 or exported investigator decisions) and reports: average precision of the scores, precision and

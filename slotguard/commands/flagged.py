@@ -22,7 +22,6 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 
-HELP = "list flagged accounts from the history store, highest score first, with reasons"
 DESCRIPTION = """\
 List the accounts whose current verdict is "flagged", highest score first, with the evidence
 (reasons), the model that flagged them and the latest investigator decision, if any.

@@ -10,7 +10,6 @@ from models.artifact import ModelError, load
 from slotguard.config import Settings
 from slotguard.output import add_format_flag, key_values
 
-HELP = "show the model artifact: version, threshold, training data, metrics"
 DESCRIPTION = """\
 Loads the model artifact (--model, $SLOTGUARD_MODEL, or the default built by `make model`), checks
 that it matches this build's features and scikit-learn version, and prints its metadata.

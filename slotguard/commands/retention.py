@@ -22,7 +22,6 @@ from storage.retention import cutoff_month
 
 log = logging.getLogger(__name__)
 
-HELP = "drop history older than N months (whole monthly partitions); --dry-run lists them"
 DESCRIPTION = """\
 Delete personal history older than N months, a whole calendar month at a time: every table that
 holds events, links, dead letters, snapshots, verdicts, flags or decisions is partitioned by month,

@@ -31,7 +31,6 @@ STORE_HELP = (
     "(default: $SLOTGUARD_STORE, the config file's `store`, else chdb:DATA_DIR/store)"
 )
 
-HELP = "create/upgrade the history store, show its state, export training labels"
 DESCRIPTION = """\
 Manage the ClickHouse history store (embedded chDB by default, or a ClickHouse server).
 

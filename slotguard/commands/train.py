@@ -1,4 +1,4 @@
-"""``slotguard train``: fit the anomaly model on simulated (labelled) worlds and save an artifact."""
+"""``slotguard train``: build the population prior and calibrate the threshold on labelled worlds."""
 
 from __future__ import annotations
 
@@ -7,22 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from models.artifact import save
-from models.evaluation import evaluate, first_bookings
-from models.labels import LabelSet, read_labels
-from models.training import ESTIMATORS, SnapshotSet, TrainingOptions, build_artifact, collect, digest_files, fit
 from slotguard.config import Settings
 from slotguard.output import key_values
-from slotguard.runner import detect
 
-HELP = "fit the model on labelled worlds; save a versioned artifact"
 DESCRIPTION = """\
-Runs the same feature engine that `detect` uses over one or more worlds (directories holding
-events.jsonl and labels.jsonl, as written by `slotguard simulate`), fits the scikit-learn anomaly
-model on every account's final features (unsupervised), calibrates the alert threshold on the peak
-scores of legitimate accounts (at most --target-fpr of them above it), optionally evaluates on a
-separate --validate world, and saves a versioned artifact directory (model.joblib + metadata.json:
-feature names and hash, library versions, threshold, training summary, evaluation metrics).
+Runs the same feature engine and detector that `detect` uses over one or more worlds (directories
+holding events.jsonl and labels.jsonl, as written by `slotguard simulate`). The accounts' features
+become the model's prior population (serving judges each site against its own accounts, with this
+prior weighed as --prior-weight accounts); then every world is scored exactly as `detect` scores it
+and the alert threshold is set so that at most --target-fpr of every legitimate role scores above
+it, plus --margin. A separate --validate world is scored and evaluated. The artifact directory
+(model.joblib + metadata.json) records feature names and hash, library versions, threshold,
+training summary and validation metrics.
 
 The default model is built this way by `make model` from fixed seeds, so it is reproducible.
 
@@ -38,18 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("worlds", nargs="+", type=Path, help="world directories (events.jsonl + labels.jsonl)")
     parser.add_argument("--out", type=Path, required=True, help="artifact directory to write")
     parser.add_argument("--validate", type=Path, help="a separate world to measure the model on")
+    parser.add_argument("--family-cap", type=float, default=2.0, help="most decades one family of evidence adds")
+    parser.add_argument("--prior-weight", type=float, default=100.0, help="the prior population, in accounts")
     parser.add_argument(
-        "--estimator",
-        choices=ESTIMATORS,
-        default="rarity",
-        help="rarity: evidence rarity among legitimate accounts (default); isolation-forest: for comparison",
+        "--extrapolation", type=float, default=1.0, help="decades per feature unit beyond a site's reference"
     )
-    parser.add_argument(
-        "--extrapolation", type=float, default=1.0, help="rarity: decades per unit beyond the reference"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="isolation-forest: random seed")
-    parser.add_argument("--trees", type=int, default=300, help="isolation-forest: trees")
-    parser.add_argument("--max-samples", type=int, default=256, help="isolation-forest: accounts sampled per tree")
     parser.add_argument(
         "--target-fpr",
         type=float,
@@ -59,71 +48,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=0.15, help="relative safety margin added to the threshold")
 
 
-def _world_files(world: Path) -> tuple[Path, Path]:
-    events, labels = world / "events.jsonl", world / "labels.jsonl"
-    for path in (events, labels):
-        if not path.is_file():
-            raise FileNotFoundError(f"{world} is not a world directory: {path.name} is missing")
-    return events, labels
-
-
-def _progress_for(path: Path) -> Any:
+def _progress(stage: str, events: Path) -> Any:
     if not sys.stderr.isatty():
-        return None, None
+        return None
     from tqdm import tqdm
 
-    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"features {path.parent.name}", leave=False)
-    return bar, lambda done: bar.update(done - bar.n)
+    bar = tqdm(total=events.stat().st_size, unit="B", unit_scale=True, desc=f"{stage} {events.parent.name}")
+    return lambda done: bar.update(done - bar.n)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        worlds = [_world_files(w) for w in args.worlds]
-        validation = _world_files(args.validate) if args.validate else None
-    except FileNotFoundError as exc:
-        print(f"slotguard train: {exc}", file=sys.stderr)
-        return 2
-    snapshots = SnapshotSet()
-    labels: dict[str, Any] = {}
-    for events, label_path in worlds:
-        bar, progress = _progress_for(events)
-        world = collect(events, settings.engine, settings.pseudonym_key, progress)
-        if bar is not None:
-            bar.close()
-        snapshots.account_ids += world.account_ids
-        snapshots.times += world.times
-        snapshots.blocks += world.blocks
-        labels.update(read_labels(label_path).by_account)
+    from models.artifact import save
+    from models.training import TrainingOptions, train
+    from models.worlds import WorldError
+
     options = TrainingOptions(
-        estimator=args.estimator,
-        seed=args.seed,
-        n_estimators=args.trees,
-        max_samples=args.max_samples,
         extrapolation=args.extrapolation,
+        family_cap=args.family_cap,
+        prior_weight=args.prior_weight,
         target_fpr=args.target_fpr,
         margin=args.margin,
     )
-    estimator, threshold, summary = fit(snapshots, LabelSet(labels), options)
-    digest = digest_files([p for pair in worlds for p in pair])
-    artifact = build_artifact(estimator, threshold, options, digest, summary, None)
-    evaluation = None
-    if validation is not None:
-        events, label_path = validation
-        _, detector = detect(events, artifact, settings, verdicts_out=None, dead_letters=None)
-        verdicts = [v.contract_dict() for v in detector.results()]
-        evaluation = evaluate(verdicts, read_labels(label_path), first_bookings(events))
-        evaluation.pop("pr_curve", None)
-        evaluation["world"] = str(args.validate)
-        artifact = build_artifact(estimator, threshold, options, digest, summary, evaluation)
+    try:
+        artifact = train(args.worlds, options, settings.engine, settings.pseudonym_key, args.validate, _progress)
+    except WorldError as exc:
+        print(f"slotguard train: {exc}", file=sys.stderr)
+        return 2
     save(artifact, args.out)
+    summary, evaluation = artifact.metadata["training"], artifact.metadata.get("evaluation") or {}
     shown: list[tuple[str, Any]] = [
         ("model version", artifact.version),
         ("artifact", str(args.out)),
         ("accounts (scalpers)", f"{summary['accounts']} ({summary['scalpers']})"),
-        ("threshold", f"{threshold:.4f}"),
+        ("threshold", f"{artifact.threshold:.4f}"),
         ("training recall / legit FPR", f"{summary['training_recall']:.3f} / {summary['training_legit_fpr']:.4f}"),
     ]
-    if evaluation is not None:
+    if evaluation:
         shown += [
             ("validation AP", f"{evaluation.get('average_precision', float('nan')):.4f}"),
             ("validation precision / recall", f"{evaluation['precision']:.4f} / {evaluation['recall']:.4f}"),

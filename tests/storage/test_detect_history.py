@@ -35,7 +35,10 @@ def test_detect_persists_history_that_investigators_can_query(small_world: Small
         assert counts["verdicts"] == summary.accounts
         flagged_ids = {v.account_id for v in detector.results() if v.flagged}
         assert counts["flags"] == len(flagged_ids) > 0
-        assert counts["snapshots"] == summary.engine.scored_rows
+        # a buyer re-scored at once when its seller is flagged has a second snapshot at the same event
+        # time: the store keeps one row per (account, time)
+        scored = summary.engine.scored_rows
+        assert scored - summary.engine.scoring_facts <= counts["snapshots"] <= scored
 
         rows = store.flagged(limit=1000)
         assert {r["account_id"] for r in rows} == flagged_ids
@@ -48,7 +51,8 @@ def test_detect_persists_history_that_investigators_can_query(small_world: Small
         own = [json.loads(line) for line in small_world.events.read_text().splitlines()]
         own = [e for e in own if e.get("account_id") == top]
         timeline = account["events"]
-        assert [e["event_id"] for e in timeline] == [e["event_id"] for e in own][: len(timeline)]
+        # the timeline holds the latest events, in time order
+        assert [e["event_id"] for e in timeline] == [e["event_id"] for e in own][-len(timeline) :]
         times = [e["ts"] for e in timeline]
         assert times == sorted(times)
         assert set(account["linked"]) >= {"shared_devices", "shared_addresses", "handoffs_out", "handoffs_in"}

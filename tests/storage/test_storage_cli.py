@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from slotguard.cli import COMMANDS
 from slotguard.config import resolve
 from storage import Store
 from tests.storage.builders import events, searches, verdict
@@ -26,7 +27,7 @@ def run_cli(argv: list[str]) -> int:
         module = importlib.import_module(f"slotguard.commands.{module_name}")
         command = sub.add_parser(
             name,
-            help=module.HELP,
+            help=COMMANDS[name][1],
             description=module.DESCRIPTION,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -99,10 +100,10 @@ def test_retention_dry_run_json(filled: Store, store_url: str, capsys: pytest.Ca
 def test_store_status_and_migrate(filled: Store, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["store", "migrate", "--store", store_url, "--format", "json"]) == 0
     (info,) = _json_lines(capsys.readouterr().out)
-    assert info["applied"] == [] and info["schema_version"] == 1
+    assert info["applied"] == [] and info["schema_version"] == 2
     assert run_cli(["store", "status", "--store", store_url, "--format", "json"]) == 0
     (status,) = _json_lines(capsys.readouterr().out)
-    assert status["rows"]["events"] == 6 and status["schema_version"] == 1
+    assert status["rows"]["events"] == 6 and status["schema_version"] == 2
 
 
 def test_unreachable_store_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
