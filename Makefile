@@ -38,10 +38,11 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP) $(MODEL)
 
 $(MODEL): $(STAMP) $(MODEL_SOURCES)
-	@set -e; worlds=""; for spec in $(MODEL_WORLDS); do \
+	@set -e; worlds=""; jobs=0; for spec in $(MODEL_WORLDS); do \
 	  offset=$${spec%%:*}; mix=$${spec#*:}; dir=var/model-worlds/$$mix-$$offset; \
 	  $(SG) simulate --seed $$(( $(MODEL_SEED) + offset )) --accounts $(MODEL_ACCOUNTS) --days $(MODEL_DAYS) \
-	    --mix $$mix --out $$dir >/dev/null; worlds="$$worlds $$dir"; done; \
+	    --mix $$mix --out $$dir >/dev/null & worlds="$$worlds $$dir"; jobs=$$((jobs + 1)); \
+	  if [ $$jobs -ge 2 ]; then wait -n; jobs=$$((jobs - 1)); fi; done; wait; \
 	$(SG) simulate --seed $$(( $(MODEL_SEED) + 100 )) --accounts $(MODEL_ACCOUNTS) --days $(MODEL_DAYS) \
 	  --out var/model-worlds/validation >/dev/null; \
 	$(SG) train $$worlds --validate var/model-worlds/validation --out models/artifacts/default

@@ -53,7 +53,7 @@ class TrainingOptions:
     #: ... and one whose extremes legitimate people reach (``Family.ambiguous``)
     ambiguous_cap: float = 2.0
     #: ambiguous families (context; polling) add at most this many times the other families' evidence ...
-    amplification: float = 1.0
+    amplification: float = 0.5
     #: ... and this share of the rest, to rank context above nothing (far below any threshold)
     context_weight: float = 0.1
     #: the threshold is at least this above what one family can reach alone
@@ -136,12 +136,12 @@ def threshold_floor(estimator: PopulationRarity, options: TrainingOptions) -> fl
     """The lowest threshold allowed: above what one family of evidence can reach alone.
 
     Ambiguous families (context, polling) score little without other evidence (they amplify), so
-    this is the largest cap of the others plus what context alone adds: no single behaviour,
-    however rare, flags an account.
+    this is the largest cap of the others (or what context alone adds, if more), plus a margin: no
+    single behaviour, however rare, flags an account without some other evidence beside it.
     """
     caps = estimator.family_caps_[~estimator.amplifying_]
     context_alone = estimator.context_weight * float(estimator.family_caps_[estimator.amplifying_].sum())
-    return float(np.max(caps)) + max(options.second_family, context_alone)
+    return max(float(np.max(caps)), context_alone) + options.second_family
 
 
 def calibrate_threshold(legit_peaks: np.ndarray, target_fpr: float, margin: float) -> float:
@@ -196,7 +196,8 @@ def fit(
             world.events, vectors, config, pseudonym_key, progress("features", world.events) if progress else None
         )
     estimator = new_estimator(options).fit(vectors.matrix, sample_weight=vectors.weights)
-    threshold = float("inf")
+    # start from the floor: when the legitimate roles stay below it, one round settles it
+    threshold = threshold_floor(estimator, options)
     history: list[float] = []
     detectors: list[Detector] = []
     for round_no in range(max(options.rounds, 1)):
@@ -212,7 +213,7 @@ def fit(
         found = max(found, threshold_floor(estimator, options))
         history.append(found)
         logger.info("calibration round %d: threshold %.4f", round_no + 1, found)
-        if np.isfinite(threshold) and abs(found - threshold) <= 1e-3 * max(abs(threshold), 1.0):
+        if abs(found - threshold) <= 1e-3 * max(abs(threshold), 1.0):
             threshold = found
             break
         threshold = found
