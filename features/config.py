@@ -14,12 +14,10 @@ class EngineConfig:
 
     #: events may arrive this late (event time) and still be applied in order
     lateness_s: float = 300.0
-    #: the reorder buffer is sorted and drained every this many events (1: at every event)
+    #: the embedded runner processes the ticks that have closed every this many events
     reorder_block: int = 1024
-    #: dirty accounts are scored at least this often (event time)
+    #: event time is processed in ticks this long; accounts whose features changed are scored at each
     score_interval_s: float = 300.0
-    #: ... or as soon as this many accounts are waiting
-    max_batch: int = 4096
     #: an event_id seen again within this horizon is a duplicate
     dedup_horizon_s: float = 3 * DAY
     #: account state idle this long is evicted (its verdict is kept)

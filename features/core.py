@@ -1,25 +1,36 @@
 """The feature logic, written once: entity-keyed steps over MutableMapping stores.
 
 ``FeatureCore`` holds no state of its own beyond its parameters: every step reads a record
-from a store, changes it and writes it back. Steps keyed by something other than the account
-(slot, device, address, network, applicant) return :mod:`features.facts` addressed to accounts;
-``apply_fact`` folds a fact into the account's record. The embedded runner calls these in
-process; the streaming runner calls the same methods from agents partitioned by each key.
+from a store, changes it and writes it back. Three entry points cover everything:
+``account_step`` folds an event into its account and returns the work it means for entities
+(the slot, the applicant, the device...); ``work_step`` runs an entity's step and returns facts for
+accounts (or further work); ``fact_step`` folds a fact into its account and returns work (an
+account that became a holder is announced to what it shares). :mod:`features.dataflow` runs them
+in deterministic rounds, in one process or on many partitions; ``apply`` runs one event's whole
+cascade at once, for tests of the steps themselves.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any, Protocol
 
 from features.facts import (
     AnyFact,
+    AnyMessage,
+    AnyWork,
     ApplicantShared,
+    ApplicantWork,
     BookingTimed,
+    CreationWork,
+    Fact,
     HandoffIn,
     HandoffOut,
     Linked,
+    LinkWork,
     SellerFlagged,
+    SlotWork,
 )
 from features.infra import _AGENT_CACHE, DATACENTER_ASNS, is_automation_agent, is_public_mail_domain
 from features.params import LINK_REPORT_STEPS, PARAMS, FeatureParams
@@ -56,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 #: a search and a booking closer than this happened "at once": no client round trip is that fast
 SAME_INSTANT_S = 0.05
-#: ``OpenBooking.pick_s`` once the slot step's fact has settled whose pick the booking was
-SETTLED = -2.0
 
 
 def is_holder(st: AccountState) -> bool:
@@ -311,26 +320,34 @@ class FeatureCore:
             self.prune_open(st, t)
             while len(held) >= MAX_OPEN_BOOKINGS:
                 del held[next(iter(held))]
-        held[ev.booking_id] = OpenBooking(
-            ev.slot_id, ev.applicant_id, t, ev.slot_start.timestamp(), pick_s=pick, unsearched=unsearched
-        )
+        held[ev.booking_id] = OpenBooking(ev.slot_id, ev.applicant_id, t, ev.slot_start.timestamp())
+        unsettled = st.unsettled
+        unsettled.append((ev.slot_id, pick, unsearched))
+        if len(unsettled) > MAX_OPEN_BOOKINGS:
+            del unsettled[0]
 
     def _settle(self, st: AccountState, slot_id: str, own: bool) -> None:
-        """Count the booking of ``slot_id`` as the account's own pick (``own``), or as a received handoff."""
-        for booking in reversed(st.open.values()):
-            if booking.slot_id != slot_id or booking.pick_s == SETTLED:
+        """Count the booking of ``slot_id`` as the account's own pick (``own``), or as a received handoff.
+
+        The booking's pick time waits in ``unsettled`` (not in the open booking, which may already be
+        cancelled or attended when the slot step's fact arrives).
+        """
+        unsettled = st.unsettled
+        for i in range(len(unsettled) - 1, -1, -1):
+            booked_slot, pick, unsearched = unsettled[i]
+            if booked_slot != slot_id:
                 continue
+            del unsettled[i]
             if own:
-                if booking.pick_s >= 0.0:
+                if pick >= 0.0:
                     picks = st.picks
-                    picks.append(booking.pick_s)
+                    picks.append(pick)
                     if len(picks) > MAX_REACTIONS:
                         del picks[0]
-                    if booking.pick_s <= self.params.instant_pick_s:
+                    if pick <= self.params.instant_pick_s:
                         st.instant_picks += 1
-                if booking.unsearched:
+                if unsearched:
                     st.unsearched_bookings += 1
-            booking.pick_s = SETTLED
             return
 
     def prune_open(self, st: AccountState, now: float) -> None:
@@ -387,7 +404,7 @@ class FeatureCore:
         return account_id, became_holder
 
     # ------------------------------------------------------------------ slot-keyed step
-    def slot_event(self, ev: AnyEvent, t: float) -> list[AnyFact]:
+    def slot_step(self, work: SlotWork, t: float) -> list[AnyMessage]:
         """Track when each slot became free and who released it; report reactions and handoffs.
 
         A booking of a slot that another account cancelled moments before is a handoff, whatever
@@ -395,21 +412,22 @@ class FeatureCore:
         taker's own reaction. Whether the taker is a buyer or a bot that snapped the slot up is for
         deciding to judge, from the rest of its behaviour.
         """
-        slot_id: str = ev.slot_id  # type: ignore[union-attr]
+        slot_id = work.slot_id
         slots = self.stores.slots
         sl = slots.get(slot_id)
         if sl is None:
             sl = SlotState()
         sl.last_t = t
-        facts: list[AnyFact] = []
-        if type(ev) is SlotReleased:
+        facts: list[AnyMessage] = []
+        action = work.action
+        if action == "released":
             sl.released_t = t
-            sl.release_reason = ev.reason
-        elif type(ev) is BookingCancelled:
-            sl.canceller = ev.account_id
+            sl.release_reason = work.reason
+        elif action == "cancelled":
+            sl.canceller = work.account_id
             sl.cancel_t = t
-        elif type(ev) is BookingCreated:
-            taker = ev.account_id
+        else:
+            taker = work.account_id
             gap = t - sl.cancel_t
             reaction = max(t - sl.released_t, 0.0) if sl.released_t >= 0.0 else -1.0
             handed = (
@@ -429,10 +447,11 @@ class FeatureCore:
         return facts
 
     # ------------------------------------------------------------------ link-keyed steps
-    def link_event(self, kind: str, key: str, account_id: str, t: float, holder: bool) -> list[AnyFact]:
-        """Record that ``account_id`` uses ``key`` (a device, data-centre address, private e-mail
+    def link_step(self, work: LinkWork, t: float) -> list[AnyMessage]:
+        """Record that an account uses a link entity (a device, data-centre address, private e-mail
         domain, phone number or creation cohort), and whether it behaves like a holder; report how
-        widely the key is shared and by how many holders."""
+        widely the entity is shared and by how many holders."""
+        kind, key, account_id, holder = work.kind, work.key, work.account_id, work.holder
         store = self._link_stores[kind]
         lk = store.get(key)
         if lk is None:
@@ -449,61 +468,60 @@ class FeatureCore:
         if new_holder:
             lk.holders[account_id] = t
         count, holders = len(seen), len(lk.holders)
-        facts: list[AnyFact] = []
+        facts: list[AnyMessage] = []
         reported_count, reported_holders = lk.reported
         if (joined and count > reported_count and count in LINK_REPORT_STEPS) or (
             new_holder and holders > reported_holders and holders in LINK_REPORT_STEPS
         ):
             lk.reported = (max(count, reported_count), max(holders, reported_holders))
-            facts += [Linked(other, t, kind, key, count, holders) for other in seen]  # type: ignore[arg-type]
+            facts += [Linked(other, t, kind, key, count, holders) for other in seen]
         elif joined and count >= 2:
-            facts.append(Linked(account_id, t, kind, key, count, holders))  # type: ignore[arg-type]
+            facts.append(Linked(account_id, t, kind, key, count, holders))
         store[key] = lk
         return facts
 
     # ------------------------------------------------------------------ network-keyed step
-    def creation_event(self, ev: AccountCreated, t: float) -> list[AnyFact]:
+    def creation_step(self, work: CreationWork, t: float) -> list[AnyMessage]:
         """Put a new account in its network's current creation cohort (a new cohort starts when
-        nothing was created there for ``burst_window_s``); report the cohort like any link."""
-        if ev.ip is None:
-            return []
-        network = self.pseudonymizer.network(ev.ip)
+        nothing was created there for ``burst_window_s``); the cohort is then a link like any other."""
         networks = self.stores.networks
-        ns = networks.get(network)
+        ns = networks.get(work.network)
         if ns is None:
             ns = NetworkState()
         if t - ns.last_creation_t > self.params.burst_window_s:
             ns.cohort += 1
         ns.last_t = ns.last_creation_t = t
-        networks[network] = ns
-        return self.link_event("cohort", f"{network}/{ns.cohort}", ev.account_id, t, False)
+        networks[work.network] = ns
+        return [LinkWork("cohort", f"{work.network}/{ns.cohort}", work.account_id, False)]
 
-    def contact_links(self, ev: AccountCreated, t: float) -> list[AnyFact]:
-        """Link accounts registered with one phone number, or one private e-mail domain."""
-        facts: list[AnyFact] = []
+    def _creation_work(self, ev: AccountCreated) -> list[AnyWork]:
+        """What a new account means for its network's cohort and its registration details."""
+        works: list[AnyWork] = []
+        if ev.ip is not None:
+            works.append(CreationWork(self.pseudonymizer.network(ev.ip), ev.account_id))
         if ev.phone_hash:
-            facts += self.link_event("phone", ev.phone_hash, ev.account_id, t, False)
+            works.append(LinkWork("phone", ev.phone_hash, ev.account_id, False))
         if ev.email_domain and not is_public_mail_domain(ev.email_domain):
-            facts += self.link_event("domain", ev.email_domain.lower(), ev.account_id, t, False)
-        return facts
+            works.append(LinkWork("domain", ev.email_domain.lower(), ev.account_id, False))
+        return works
 
     # ------------------------------------------------------------------ applicant-keyed step
-    def applicant_event(self, ev: BookingCreated | BookingModified, t: float) -> list[AnyFact]:
+    def applicant_step(self, work: ApplicantWork, t: float) -> list[AnyMessage]:
         """Count bookings and accounts per applicant identity; report identities in shared use."""
         applicants = self.stores.applicants
-        key = ev.applicant_id
+        key = work.applicant_id
         ap = applicants.get(key)
         if ap is None:
             ap = ApplicantState()
         ap.last_t = t
         ap.bookings += 1
         seen = ap.accounts
-        seen[ev.account_id] = seen.get(ev.account_id, 0) + 1
+        seen[work.account_id] = seen.get(work.account_id, 0) + 1
         if len(seen) > MAX_LINKED_ACCOUNTS:
             del seen[next(iter(seen))]
         applicants[key] = ap
         if len(seen) >= 2 or ap.bookings >= self.params.applicant_shared_bookings:
-            return [ApplicantShared(ev.account_id, t, key, len(seen), ap.bookings)]
+            return [ApplicantShared(work.account_id, t, key, len(seen), ap.bookings)]
         return []
 
     # ------------------------------------------------------------------ holders announced
@@ -514,43 +532,73 @@ class FeatureCore:
             return []
         return [_split_link(name) for name in st.links]
 
-    # ------------------------------------------------------------------ all steps, in process
-    def apply(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> None:
-        """Run every step an event concerns, applying facts at once (the embedded runner's path)."""
+    # ------------------------------------------------------------------ the three entry points
+    def account_step(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> list[AnyWork] | None:
+        """Fold an event into its account; return the work it means for entity steps (None: none)."""
         update = self.account_event(ev, t)
         kind = type(ev)
         if update is QUIET and (kind is SlotSearch or kind is Login):
-            return  # most events: a search or login that changed nothing anyone else must hear of
-        facts: list[AnyFact] = []
-        if kind is not SlotSearch and kind is not Login:
-            if kind is SlotReleased or kind is BookingCreated or kind is BookingCancelled:
-                facts = self.slot_event(ev, t)
-            if kind is BookingCreated or kind is BookingModified:
-                facts += self.applicant_event(ev, t)  # type: ignore[arg-type]
-            elif type(ev) is AccountCreated:
-                facts += self.creation_event(ev, t)
-                facts += self.contact_links(ev, t)
+            return None  # most events: a search or login that changed nothing anyone else must hear of
+        works: list[AnyWork] = []
+        if type(ev) is BookingCreated:
+            works.append(SlotWork(ev.slot_id, "booked", ev.account_id))
+            works.append(ApplicantWork(ev.applicant_id, ev.account_id))
+        elif type(ev) is BookingCancelled:
+            works.append(SlotWork(ev.slot_id, "cancelled", ev.account_id))
+        elif type(ev) is SlotReleased:
+            works.append(SlotWork(ev.slot_id, "released", "", ev.reason))
+        elif type(ev) is BookingModified:
+            works.append(ApplicantWork(ev.applicant_id, ev.account_id))
+        elif type(ev) is AccountCreated:
+            works += self._creation_work(ev)
         if update is not None:
             account_id: str = ev.account_id  # type: ignore[assignment]
-            st = self.stores.accounts[account_id]
+            holder = self.stores.accounts[account_id].holder
             targets = self.holder_links(account_id) if update.holder else update.links or ()
             for link_kind, key in targets:
-                facts += self.link_event(link_kind, key, account_id, t, st.holder)
+                works.append(LinkWork(link_kind, key, account_id, holder))  # type: ignore[arg-type]
             if update.dirty:
                 dirty.add(account_id)
-        self.apply_facts(facts, t, dirty)
+        return works
+
+    def work_step(self, work: AnyWork, t: float) -> list[AnyMessage]:
+        """Run the entity step ``work`` is for; return the facts (or further work) it produces."""
+        kind = type(work)
+        if kind is SlotWork:
+            return self.slot_step(work, t)  # type: ignore[arg-type]
+        if kind is LinkWork:
+            return self.link_step(work, t)  # type: ignore[arg-type]
+        if kind is ApplicantWork:
+            return self.applicant_step(work, t)  # type: ignore[arg-type]
+        return self.creation_step(work, t)  # type: ignore[arg-type]
+
+    def fact_step(self, fact: AnyFact, dirty: DirtyMarker) -> list[AnyWork]:
+        """Fold a fact into its account; an account that just became a holder is announced to
+        everything it shares."""
+        account_id, became_holder = self.apply_fact(fact)
+        dirty.add(account_id)
+        if not became_holder:
+            return []
+        return [LinkWork(kind, key, account_id, True) for kind, key in self.holder_links(account_id)]  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ a whole cascade at once
+    def apply(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> None:
+        """Run one event and everything it causes, at once (for tests of the steps; the runners
+        use :mod:`features.dataflow`, which orders cascades across events)."""
+        self._cascade(self.account_step(ev, t, dirty) or [], t, dirty)
 
     def apply_facts(self, facts: list[AnyFact], t: float, dirty: DirtyMarker) -> None:
-        """Fold facts into their accounts, announcing accounts that become holders (in process)."""
-        while facts:
-            follow_ups: list[AnyFact] = []
-            for fact in facts:
-                account_id, became_holder = self.apply_fact(fact)
-                dirty.add(account_id)
-                if became_holder:
-                    for link_kind, key in self.holder_links(account_id):
-                        follow_ups += self.link_event(link_kind, key, account_id, t, True)
-            facts = follow_ups
+        """Fold facts into their accounts, with what follows from them, at once."""
+        self._cascade(list(facts), t, dirty)
+
+    def _cascade(self, messages: list[Any], t: float, dirty: DirtyMarker) -> None:
+        queue: deque[AnyMessage] = deque(messages)
+        while queue:
+            message = queue.popleft()
+            if isinstance(message, Fact):
+                queue.extend(self.fact_step(message, dirty))
+            else:
+                queue.extend(self.work_step(message, t))
 
 
 def _remember(counterparts: list[Any], item: object) -> None:

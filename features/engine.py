@@ -1,136 +1,105 @@
-"""The embedded runner: one process, dict stores, events applied in event-time order.
+"""The embedded runner: the dataflow of :mod:`features.dataflow` in one process, over dict stores.
 
-It deduplicates by ``event_id``, reorders events inside a bounded lateness (ties broken by
-``event_id``), runs the :class:`~features.core.FeatureCore` steps, and every
-tick of ``score_interval_s`` of event time (multiples of it since the epoch, so any shell scoring on
-the same ticks scores the same snapshots; or when ``max_batch`` accounts are waiting) hands the
-accounts whose features changed to ``on_batch`` as one matrix, so scoring is batched. Whatever
-facts ``on_batch`` returns (the deciding side telling buyers their seller was flagged) are folded
-into the accounts at once, as any fact is. It evicts idle state by event time. It knows nothing of
-models, storage or metrics: the caller passes ``on_batch``.
+``slotguard detect``, training and evaluation run events through it. By default it is one
+partition holding all state; ``sharded`` splits the same work over several partitions in process
+(the stream's layout, without Kafka: tests use it to show the partition count changes nothing). It
+knows nothing of models, storage or metrics: the caller passes the scorer.
 """
 
 from __future__ import annotations
 
-import bisect
-import logging
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-
-import numpy as np
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 
 from features.config import EngineConfig
 from features.core import FeatureCore
-from features.facts import AnyFact
-from features.registry import FEATURE_NAMES, vector
-from features.state import ENTITY_STATE_TYPES, AccountState, LinkState, Stores
+from features.dataflow import EngineStats, FeatureBatch, Partition, Scorer, run_in_process
+from features.state import Stores
 from ingest.contract import AnyEvent
-from ingest.dedup import Deduplicator
 from ingest.pseudonym import Pseudonymizer
 
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FeatureBatch:
-    """Accounts whose features changed, with their vectors as of event time ``times[i]``."""
-
-    account_ids: list[str]
-    sites: list[str]
-    times: list[float]
-    matrix: np.ndarray
-    states: list[AccountState]
-    #: the event time the batch was scored at (a tick of ``score_interval_s``, or the end of input)
-    at: float = 0.0
-
-    def __len__(self) -> int:
-        return len(self.account_ids)
-
-
-@dataclass
-class EngineStats:
-    """Counters for the run summary."""
-
-    duplicates: int = 0
-    late: int = 0
-    applied: int = 0
-    batches: int = 0
-    scored_rows: int = 0
-    #: facts the scorer handed back (a seller flagged: its buyers are re-scored)
-    scoring_facts: int = 0
-    evicted: dict[str, int] = field(default_factory=dict)
-
+__all__ = ["BatchHandler", "EmbeddedEngine", "EngineStats", "FeatureBatch", "event_key", "stable_route"]
 
 #: scores a batch; may return facts for the core to fold in (e.g. ``SellerFlagged``)
-BatchHandler = Callable[[FeatureBatch], "Iterable[AnyFact] | None"]
+BatchHandler = Scorer
 
 
-def _event_time(item: tuple[float, str, AnyEvent]) -> float:
-    return item[0]
+def event_key(ev: AnyEvent) -> str:
+    """The key an input event is partitioned by (the contract's: its account, else its slot)."""
+    account_id = ev.account_id
+    return account_id if account_id is not None else ev.slot_id  # type: ignore[union-attr]
 
 
-def _next_tick(t: float, interval: float) -> float:
-    """The first multiple of ``interval`` (seconds since the epoch) strictly after ``t``."""
-    return (math.floor(t / interval) + 1) * interval
+def stable_route(partitions: int) -> Callable[[str], int]:
+    """A partitioner for in-process shards (any stable hash will do; Kafka's is murmur2)."""
+    if partitions == 1:
+        return _only
+    return lambda key: zlib.crc32(key.encode()) % partitions
+
+
+def _only(_key: str) -> int:
+    return 0
 
 
 class EmbeddedEngine:
-    """Feeds events through the feature core and calls ``on_batch`` with batches to score."""
+    """Feeds events through the dataflow's partitions in process; scorers get the batches."""
 
-    def __init__(
-        self,
-        core: FeatureCore,
-        on_batch: BatchHandler,
-        config: EngineConfig | None = None,
-    ) -> None:
-        self.core = core
-        self.stores: Stores = core.stores
-        self.on_batch = on_batch
-        self.config = config or EngineConfig()
-        self.stats = EngineStats()
-        self._dedup = Deduplicator(self.config.dedup_horizon_s)
-        self._seen_now = self._dedup.seen_now
-        self._pending: list[tuple[float, str, AnyEvent]] = []
-        self._release_at = self.config.reorder_block
-        self._max_t = float("-inf")
-        self._applied_t = float("-inf")
-        self._dirty: dict[str, None] = {}
-        self._dirty_set = _DirtyView(self._dirty)
-        self._next_score_t: float | None = None
-        self._next_sweep_t: float | None = None
+    def __init__(self, core: FeatureCore, on_batch: Scorer, config: EngineConfig | None = None) -> None:
+        self._init([(core, on_batch)], config or EngineConfig())
+
+    def _init(self, parts: Sequence[tuple[FeatureCore, Scorer]], config: EngineConfig) -> None:
+        self.config = config
+        route = stable_route(len(parts))
+        self.route = route
+        self.partitions = [
+            Partition(i, len(parts), core, scorer, config, route) for i, (core, scorer) in enumerate(parts)
+        ]
+        self.core = parts[0][0]
+        self.stores: Stores = self.core.stores
+        self._step_every = max(config.reorder_block, 1)
+        self._until_step = self._step_every
+        self._offer = self.partitions[0].offer if len(parts) == 1 else None
+        self._arrival = 0
 
     @classmethod
-    def on_dicts(
-        cls, on_batch: BatchHandler, config: EngineConfig, pseudonymizer: Pseudonymizer | str
-    ) -> EmbeddedEngine:
+    def on_dicts(cls, on_batch: Scorer, config: EngineConfig, pseudonymizer: Pseudonymizer | str) -> EmbeddedEngine:
         """An engine over fresh dict stores: the embedded default (a key makes a new pseudonymizer)."""
         if isinstance(pseudonymizer, str):
             pseudonymizer = Pseudonymizer(pseudonymizer)
         return cls(FeatureCore(Stores(), pseudonymizer), on_batch, config)
 
+    @classmethod
+    def sharded(cls, parts: Sequence[tuple[FeatureCore, Scorer]], config: EngineConfig) -> EmbeddedEngine:
+        """An engine over several partitions, each with its own stores and scorer."""
+        engine = cls.__new__(cls)
+        engine._init(parts, config)
+        return engine
+
     # -------------------------------------------------------------- input
     def push(self, ev: AnyEvent) -> bool:
         """Accept one validated event; False if it is a duplicate (and was not applied).
 
-        Events wait in a buffer; every ``reorder_block`` events the buffer is sorted by
-        (event time, event_id) and those older than the newest event minus the lateness are
-        applied. Input that is almost in order costs a near-linear sort in C per block, instead of
-        a heap operation per event.
+        Work runs every ``reorder_block`` events: ticks whose events are all in (the newest event
+        minus the lateness is past their end) are processed then.
         """
-        event_id = ev.event_id
-        if self._seen_now(event_id):
-            self.stats.duplicates += 1
-            return False
-        t = ev.ts.timestamp()
-        if t > self._max_t:  # noqa: PLR1730 (per event: a comparison is cheaper than a call to max)
-            self._max_t = t
-        pending = self._pending
-        pending.append((t, event_id, ev))
-        if len(pending) >= self._release_at:
-            self._dedup.advance(self._max_t)
-            self._release(self._max_t - self.config.lateness_s)
-        return True
+        offer = self._offer
+        if offer is not None:
+            accepted = offer(ev)
+        else:
+            # in one process the input is one stream: what closes a tick is the newest event of all
+            arrival = self._arrival
+            self._arrival += 1
+            owner = self.partitions[self.route(event_key(ev))]
+            accepted = owner.offer(ev, arrival)
+            t = ev.ts.timestamp()
+            for partition in self.partitions:
+                if partition is not owner:
+                    partition.observe(t, arrival)
+        self._until_step -= 1
+        if not self._until_step:
+            self._until_step = self._step_every
+            run_in_process(self.partitions)
+        return accepted
 
     def run(self, events: Iterable[AnyEvent]) -> EngineStats:
         """Push every event, then finish."""
@@ -140,110 +109,19 @@ class EmbeddedEngine:
         return self.stats
 
     def finish(self) -> None:
-        """Apply everything still held for reordering and score what is left."""
-        self._release(float("inf"))
-        self.flush(self._applied_t)
+        """Process every tick still open and score what is left."""
+        for partition in self.partitions:
+            partition.end_input()
+        run_in_process(self.partitions)
+        unfinished = [p.index for p in self.partitions if not p.finished]
+        if unfinished:
+            raise RuntimeError(f"partitions {unfinished} did not finish: the dataflow is stuck")
 
-    # -------------------------------------------------------------- core
-    def _release(self, limit: float) -> None:
-        """Apply, in (event time, event_id) order, every buffered event at or before ``limit``."""
-        pending = self._pending
-        pending.sort()
-        cut = bisect.bisect_right(pending, limit, key=_event_time)
-        # events inside the lateness stay; the next drain waits for a whole new block
-        self._release_at = len(pending) - cut + self.config.reorder_block
-        if not cut:
-            return
-        self._pending = pending[cut:]
-        apply = self.core.apply
-        dirty_view, dirty = self._dirty_set, self._dirty
-        config, stats = self.config, self.stats
-        applied_t = self._applied_t
-        interval = config.score_interval_s
-        if self._next_score_t is None:
-            self._next_score_t = _next_tick(pending[0][0], interval)
-            self._next_sweep_t = _next_tick(pending[0][0], config.sweep_interval_s)
-        next_score_t = self._next_score_t
-        max_batch = config.max_batch
-        for t, _, ev in pending[:cut]:
-            if t >= next_score_t:
-                # score the state as of the tick, before the first event after it: every shell
-                # that scores on the same ticks of event time scores the same snapshots
-                self.flush(next_score_t)
-                next_score_t = _next_tick(t, interval)
-                if t >= self._next_sweep_t:  # type: ignore[operator]
-                    self.sweep(t)
-                    self._next_sweep_t = _next_tick(t, config.sweep_interval_s)
-            if t < applied_t:
-                stats.late += 1
-            else:
-                applied_t = t
-            apply(ev, t, dirty_view)
-            if len(dirty) >= max_batch:
-                self.flush(t)
-        stats.applied += cut
-        self._applied_t = applied_t
-        self._next_score_t = next_score_t
-
-    def flush(self, at: float) -> None:
-        """Score every account whose features changed since the last batch, as of event time ``at``."""
-        if not self._dirty:
-            return
-        accounts = self.stores.accounts
-        ids = list(self._dirty)
-        self._dirty.clear()
-        states = [accounts[a] for a in ids]
-        matrix = np.array([vector(st) for st in states], dtype=np.float64).reshape(len(ids), len(FEATURE_NAMES))
-        batch = FeatureBatch(ids, [st.site for st in states], [st.last_t for st in states], matrix, states, at)
-        self.stats.batches += 1
-        self.stats.scored_rows += len(ids)
-        facts = self.on_batch(batch)
-        if facts:
-            facts = list(facts)
-            self.stats.scoring_facts += len(facts)
-            self.core.apply_facts(facts, at, self._dirty_set)
-
-    def sweep(self, now: float) -> None:
-        """Evict state idle for longer than its time-to-live (event time)."""
-        cfg = self.config
-        evicted = self.stats.evicted
-        account_horizon = now - cfg.account_ttl_s
-        entity_horizon = now - cfg.entity_ttl_s
-        accounts = self.stores.accounts
-        stale = [k for k, st in accounts.items() if st.last_t < account_horizon and k not in self._dirty]
-        for key in stale:
-            del accounts[key]
-        evicted["accounts"] = evicted.get("accounts", 0) + len(stale)
-        for key, st in accounts.items():
-            if st.open:
-                self.core.prune_open(st, now)
-                accounts[key] = st
-        for name in ENTITY_STATE_TYPES:
-            if name == "accounts":
-                continue
-            store = getattr(self.stores, name)
-            stale = [k for k, v in store.items() if v.last_t < entity_horizon]
-            for key in stale:
-                del store[key]
-            evicted[name] = evicted.get(name, 0) + len(stale)
-            if ENTITY_STATE_TYPES[name] is LinkState:
-                for key, link in store.items():
-                    old = [a for a, seen in link.accounts.items() if seen < entity_horizon]
-                    if old and len(link.accounts) > 1:
-                        for account in old:
-                            del link.accounts[account]
-                            link.holders.pop(account, None)
-                        store[key] = link
-
-
-class _DirtyView:
-    """A set-like ``add`` over an insertion-ordered dict, so batches have a deterministic order."""
-
-    __slots__ = ("_backing",)
-
-    def __init__(self, backing: dict[str, None]) -> None:
-        self._backing = backing
-
-    def add(self, account_id: str, /) -> object:
-        self._backing[account_id] = None
-        return None
+    @property
+    def stats(self) -> EngineStats:
+        if len(self.partitions) == 1:
+            return self.partitions[0].stats
+        total = EngineStats()
+        for partition in self.partitions:
+            total.merge(partition.stats)
+        return total

@@ -1,10 +1,12 @@
-"""Facts: what an entity-keyed step tells the account-keyed step.
+"""Messages between steps: work for entity-keyed steps, facts for the account-keyed step.
 
 State keyed by something other than the account (a slot, a device, an address, a network, an
 applicant) lives with that key. When a change there concerns an account, the entity step emits
 a small fact addressed to that account; the account step folds it into the account's state. In
 the embedded runner facts are applied at once, in-process; in the stream they travel on a topic
-keyed by ``account_id``. Facts are tagged structs so they serialise the same way everywhere.
+keyed by ``account_id``. The account step tells entity steps what concerns them the same way, with
+*work* (``SlotWork``, ``ApplicantWork``, ``LinkWork``, ``CreationWork``) addressed to the entity
+(``route_key``). Messages are tagged structs so they serialise the same way everywhere.
 One fact comes from the deciding side instead: ``SellerFlagged``, which tells a buyer its seller was
 flagged, so its verdict can say it is a victim.
 """
@@ -16,7 +18,11 @@ from typing import Literal
 from msgspec import Struct
 
 
-class Fact(Struct, tag_field="fact", frozen=True, array_like=True):
+class Message(Struct, tag_field="msg", frozen=True, array_like=True):
+    """Base of everything one step sends another."""
+
+
+class Fact(Message, frozen=True, array_like=True):
     """Base: every fact is addressed to one account at one event time."""
 
     account_id: str
@@ -76,3 +82,57 @@ class SellerFlagged(Fact, tag="seller_flagged", frozen=True, array_like=True):
 
 
 AnyFact = BookingTimed | HandoffOut | HandoffIn | Linked | ApplicantShared | SellerFlagged
+
+
+class Work(Message, frozen=True, array_like=True):
+    """Base: something an entity-keyed step must hear of, addressed to that entity."""
+
+
+class SlotWork(Work, tag="slot", frozen=True, array_like=True):
+    """The slot was released (``released``), cancelled or booked by ``account_id``."""
+
+    slot_id: str
+    action: Literal["released", "cancelled", "booked"]
+    account_id: str
+    reason: str = ""
+
+
+class ApplicantWork(Work, tag="applicant_use", frozen=True, array_like=True):
+    """``account_id`` booked for the applicant identity ``applicant_id`` (or changed a booking to it)."""
+
+    applicant_id: str
+    account_id: str
+
+
+class LinkWork(Work, tag="link_use", frozen=True, array_like=True):
+    """``account_id`` uses the link entity ``kind:key``; ``holder`` says whether it behaves like a holder."""
+
+    kind: Literal["device", "address", "domain", "phone", "cohort"]
+    key: str
+    account_id: str
+    holder: bool
+
+
+class CreationWork(Work, tag="creation", frozen=True, array_like=True):
+    """``account_id`` was created from the network ``network`` (a pseudonymised prefix)."""
+
+    network: str
+    account_id: str
+
+
+AnyWork = SlotWork | ApplicantWork | LinkWork | CreationWork
+AnyMessage = BookingTimed | HandoffOut | HandoffIn | Linked | ApplicantShared | SellerFlagged | AnyWork
+
+
+def route_key(message: Message) -> str:
+    """The key whose partition owns the state a message is for: its account, or its entity."""
+    kind = type(message)
+    if kind is SlotWork:
+        return "slot:" + message.slot_id  # type: ignore[attr-defined]
+    if kind is LinkWork:
+        return f"{message.kind}:{message.key}"  # type: ignore[attr-defined]
+    if kind is ApplicantWork:
+        return "applicant:" + message.applicant_id  # type: ignore[attr-defined]
+    if kind is CreationWork:
+        return "network:" + message.network  # type: ignore[attr-defined]
+    return message.account_id  # type: ignore[attr-defined]

@@ -34,10 +34,6 @@ class OpenBooking(Struct, array_like=True):
     created_t: float
     slot_start_t: float
     modified: bool = False
-    #: seconds from the search that showed a free slot to this booking; -1 if not picked from one
-    pick_s: float = -1.0
-    #: no search of the account's own preceded the booking (the slot id came from elsewhere)
-    unsearched: bool = False
 
 
 class AccountState(Struct, array_like=True):
@@ -92,6 +88,9 @@ class AccountState(Struct, array_like=True):
     fast_bookings: int = 0
     reactions: list[float] = msgspec.field(default_factory=list)
     open: dict[str, OpenBooking] = msgspec.field(default_factory=dict)
+    #: bookings whose slot step has not yet said whether they were the account's own pick:
+    #: (slot, seconds from the search that showed a free slot, -1 if none; no search of its own before)
+    unsettled: list[tuple[str, float, bool]] = msgspec.field(default_factory=list)
     cancellations: int = 0
     #: cancellations close to the appointment: a held slot given back too late to be used (those
     #: that turned out to be handoffs are counted as handoffs instead)

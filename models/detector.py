@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -52,9 +52,11 @@ class SiteReferences:
     """Each site's population reference, updated as accounts are scored, frozen for scoring.
 
     The live reference of a site counts the latest feature bins of every account scored there
-    that is not flagged; scoring uses a frozen copy (plus the prior), taken at the first scoring
-    past each multiple of ``refresh_s`` of event time, so an account is judged against a stable
-    population and the order of accounts inside one interval does not matter.
+    that is not flagged; scoring uses a frozen copy (plus the prior), taken before the first
+    scoring past each multiple of ``refresh_s`` of event time, so an account is judged against a
+    stable population and the order of accounts inside one interval does not matter. When the
+    accounts are spread over partitions, each holds the live rows of its own accounts: ``share``
+    gives its part, ``receive_shared`` freezes the sum of every partition's part.
     """
 
     def __init__(
@@ -73,22 +75,49 @@ class SiteReferences:
         rows_in_prior = float(getattr(model, "n_rows_", 0.0))
         self.prior = model.reference_.copy() if rows_in_prior > 0 and prior_weight > 0 else None
         self.prior_scale = prior_weight / rows_in_prior if self.prior is not None else 0.0
-        self._frozen: dict[str, tuple[float, RarityTables]] = {}
+        #: the refresh interval the frozen references belong to (None: nothing frozen yet)
+        self.frozen_interval: int | None = None
+        self._frozen: dict[str, RarityTables] = {}
+        self._prior_only: RarityTables | None = None
 
-    def tables(self, site: str, t: float) -> RarityTables:
-        """The frozen reference of ``site`` for scoring at event time ``t``: the live reference as
-        it stood at the last multiple of ``refresh_s`` (rebuilt at the first scoring past one)."""
-        tick = math.floor(t / self.refresh_s) * self.refresh_s
-        frozen = self._frozen.get(site)
-        if frozen is not None and frozen[0] == tick:
-            return frozen[1]
-        live = self.live.get(site)
-        reference = live.copy() if live is not None else Reference.empty(self.model.edges_)
+    def share(self, at: float) -> dict[str, list[list[float]]] | None:
+        """This partition's live counts per site, when scoring at ``at`` needs a new frozen reference."""
+        if math.floor(at / self.refresh_s) == self.frozen_interval:
+            return None
+        return {site: [c.tolist() for c in ref.counts] for site, ref in self.live.items()}
+
+    def receive_shared(self, parts: Sequence[dict[str, list[list[float]]] | None], at: float) -> None:
+        """Freeze every site's reference: the sum of all partitions' live counts, plus the prior."""
+        merged: dict[str, Reference] = {}
+        for part in parts:
+            for site, counts in (part or {}).items():
+                reference = merged.get(site)
+                if reference is None:
+                    reference = merged[site] = Reference.empty(self.model.edges_)
+                for j, column in enumerate(counts):
+                    reference.counts[j] += np.asarray(column, dtype=np.float64)
+        self._frozen = {site: self._with_prior(reference) for site, reference in merged.items()}
+        self.frozen_interval = math.floor(at / self.refresh_s)
+
+    def freeze_local(self, at: float) -> None:
+        """``share`` and ``receive_shared`` in one, for a reference that is not spread over partitions."""
+        part = self.share(at)
+        if part is not None:
+            self.receive_shared([part], at)
+
+    def _with_prior(self, reference: Reference) -> RarityTables:
         if self.prior is not None:
             reference.merge(self.prior, self.prior_scale)
-        tables = self.model.tables(reference)
-        self._frozen[site] = (tick, tables)
-        return tables
+        return self.model.tables(reference)
+
+    def tables(self, site: str) -> RarityTables:
+        """The frozen reference of ``site`` (the prior alone for a site that had no accounts then)."""
+        tables = self._frozen.get(site)
+        if tables is not None:
+            return tables
+        if self._prior_only is None:
+            self._prior_only = self._with_prior(Reference.empty(self.model.edges_))
+        return self._prior_only
 
     def update(
         self, site: str, account_ids: list[str], bins: np.ndarray, weights: np.ndarray, keep: np.ndarray
@@ -153,14 +182,22 @@ class Detector:
         self._own = kinds != "context"
         self._holding = kinds == "holding"
 
+    def share(self, at: float) -> dict[str, list[list[float]]] | None:
+        """This partition's part of the site references, when scoring at ``at`` needs them refrozen."""
+        return self.references.share(at)
+
+    def receive_shared(self, parts: Sequence[dict[str, list[list[float]]] | None], at: float) -> None:
+        self.references.receive_shared(parts, at)
+
     def __call__(self, batch: FeatureBatch) -> list[AnyFact]:
         facts: list[AnyFact] = []
         scores = np.zeros(len(batch))
         sites = np.asarray(batch.sites)
-        t_batch = batch.at
+        if self.references.frozen_interval is None:
+            self.references.freeze_local(batch.at)  # called without the dataflow's share round
         for site in dict.fromkeys(batch.sites):
             rows = np.flatnonzero(sites == site)
-            tables = self.references.tables(site, t_batch)
+            tables = self.references.tables(site)
             X = batch.matrix[rows]
             family, per_feature = self.estimator.evidence(X, tables)
             keep = np.ones(rows.size, dtype=bool)

@@ -46,10 +46,13 @@ class Feed:
     def __init__(self) -> None:
         self.core = FeatureCore(Stores(), Pseudonymizer("test-key"))
         self.dirty: set[str] = set()
+        #: every event applied, in the order given
+        self.events: list[AnyEvent] = []
 
     def __call__(self, kind: str, at: float, **fields: Any) -> AnyEvent:
         ev = event(kind, at, **fields)
         self.core.apply(ev, ev.ts.timestamp(), self.dirty)
+        self.events.append(ev)
         return ev
 
     def state(self, account: str) -> AccountState:

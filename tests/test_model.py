@@ -133,10 +133,30 @@ def test_site_reference_is_frozen_between_refreshes() -> None:
     refs = SiteReferences(est, prior_weight=0.0, refresh_s=3600.0)
     bins = est.bin_rows(np.zeros((5, len(FEATURE_NAMES))))
     refs.update("s1", list("abcde"), bins, np.ones(5), np.ones(5, dtype=bool))
-    first = refs.tables("s1", 0.0)
+    refs.freeze_local(0.0)
+    first = refs.tables("s1")
     refs.update("s1", list("fghij"), bins, np.ones(5), np.ones(5, dtype=bool))
-    assert refs.tables("s1", 1800.0) is first
-    assert refs.tables("s1", 3600.0).n.max() == 10
+    assert refs.share(1800.0) is None  # same refresh interval: nothing to refreeze
+    assert refs.tables("s1") is first
+    refs.freeze_local(3600.0)
+    assert refs.tables("s1").n.max() == 10
+
+
+def test_site_references_spread_over_partitions_freeze_to_their_sum() -> None:
+    est = _registry_estimator()
+    bins = est.bin_rows(np.zeros((4, len(FEATURE_NAMES))))
+    whole = SiteReferences(est, prior_weight=0.0, refresh_s=3600.0)
+    whole.update("s1", list("abcd"), bins, np.ones(4), np.ones(4, dtype=bool))
+    halves = [SiteReferences(est, prior_weight=0.0, refresh_s=3600.0) for _ in range(2)]
+    halves[0].update("s1", list("ab"), bins[:2], np.ones(2), np.ones(2, dtype=bool))
+    halves[1].update("s1", list("cd"), bins[2:], np.ones(2), np.ones(2, dtype=bool))
+    whole.freeze_local(0.0)
+    parts = [half.share(0.0) for half in halves]
+    for half in halves:
+        half.receive_shared(parts, 0.0)
+    for half in halves:
+        assert np.array_equal(half.tables("s1").n, whole.tables("s1").n)
+        assert half.tables("s2").n.max() == 0  # a site nobody had: the prior alone (empty here)
 
 
 def test_an_operation_on_shared_devices_counts_as_few_actors_in_the_reference() -> None:

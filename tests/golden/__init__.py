@@ -1,5 +1,8 @@
 """Golden feature vectors: what every feature computes on one fixed scene, per feature-set version.
 
+The scene's events run through the embedded engine (the rounds ``slotguard detect`` runs), so the
+golden vectors are what a deployed model is served.
+
 ``python -m tests.golden`` rewrites ``features.json`` from the current code. Do that only after
 bumping ``features.registry.FEATURE_SET_VERSION``: the golden test fails when the vectors change
 while the version stays the same (a model trained on the old meaning would be served the new one).
@@ -12,7 +15,9 @@ import math
 import sys
 from pathlib import Path
 
-from features.registry import FEATURE_NAMES, FEATURE_SET_VERSION
+from features.config import EngineConfig
+from features.engine import EmbeddedEngine
+from features.registry import FEATURE_NAMES, FEATURE_SET_VERSION, vector
 from tests.factories import Feed
 
 GOLDEN = Path(__file__).with_name("features.json")
@@ -59,11 +64,13 @@ def scene() -> Feed:
 
 
 def vectors(feed: Feed) -> dict[str, list[float | None]]:
-    """Every account's vector, NaN written as null (JSON has no NaN)."""
+    """Every account's vector after the engine ran the scene, NaN written as null (JSON has no NaN)."""
+    engine = EmbeddedEngine.on_dicts(lambda batch: None, EngineConfig(lateness_s=30 * DAY), "test-key")
+    engine.run(feed.events)
     out: dict[str, list[float | None]] = {}
-    for account in sorted(feed.core.stores.accounts):
-        values = feed.features(account)
-        out[account] = [None if math.isnan(values[n]) else round(values[n], 9) for n in FEATURE_NAMES]
+    for account in sorted(engine.stores.accounts):
+        values = vector(engine.stores.accounts[account])
+        out[account] = [None if math.isnan(v) else round(v, 9) for v in values]
     return out
 
 

@@ -1,0 +1,163 @@
+"""One partition of the streaming worker, without Kafka: the dataflow partition, its stores and
+detector, what to send, what to write and which input is done.
+
+The Faust agent (``streaming.app``) feeds it decoded input and exchange messages and moves what it
+returns; everything here is plain Python, so it is tested without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from features.config import EngineConfig
+from features.core import FeatureCore
+from features.dataflow import Barrier, Envelope, FeatureBatch, Outgoing, Partition, Progress
+from features.state import ENTITY_STATE_TYPES, Stores
+from ingest.contract import AnyEvent
+from ingest.pseudonym import Pseudonymizer
+from models.artifact import ModelArtifact
+from models.detector import Detector, SiteReferences
+from models.records import Flag, Verdict
+from streaming.state import REFERENCE_CODEC, ROW_CODEC, Backend, Codec, TickStore
+
+logger = logging.getLogger(__name__)
+
+
+_exchange_encoder = msgspec.msgpack.Encoder()
+_progress_encoder = msgspec.msgpack.Encoder()
+_progress_decoder = msgspec.msgpack.Decoder(Progress)
+
+
+def encode_exchange(message: Envelope | Barrier) -> bytes:
+    """A message between partitions, as it travels on the exchange topic (a type byte, msgpack)."""
+    return (b"E" if type(message) is Envelope else b"B") + _exchange_encoder.encode(message)
+
+
+_envelope_decoder = msgspec.msgpack.Decoder(Envelope)
+_barrier_decoder = msgspec.msgpack.Decoder(Barrier)
+
+
+def decode_exchange(raw: bytes) -> Envelope | Barrier:
+    if raw[:1] == b"E":
+        return _envelope_decoder.decode(raw[1:])
+    if raw[:1] == b"B":
+        return _barrier_decoder.decode(raw[1:])
+    raise ValueError(f"not an exchange message: {raw[:16]!r}")
+
+
+@dataclass
+class Scored:
+    """What scoring produced in a tick, for the sinks: snapshots, new flags, verdicts that changed."""
+
+    batches: list[tuple[FeatureBatch, np.ndarray]] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+
+
+class PartitionRuntime:
+    """A dataflow partition over :class:`TickStore` mappings, with its own detector."""
+
+    def __init__(
+        self,
+        index: int,
+        partitions: int,
+        backend: Backend,
+        model: ModelArtifact,
+        config: EngineConfig,
+        pseudonymizer: Pseudonymizer,
+        route: Callable[[str], int],
+    ) -> None:
+        self.index = index
+        self.backend = backend
+        self.stores: list[TickStore[Any]] = []
+
+        def store(name: str, codec: Codec[Any]) -> TickStore[Any]:
+            tick_store: TickStore[Any] = TickStore(f"{index}.{name}", backend, codec)
+            self.stores.append(tick_store)
+            return tick_store
+
+        entity_stores = {name: store(name, Codec.for_type(kind)) for name, kind in ENTITY_STATE_TYPES.items()}
+        core = FeatureCore(Stores(**entity_stores), pseudonymizer)
+        self.verdicts = store("verdicts", Codec.for_type(Verdict))
+        references = SiteReferences(
+            model.estimator,
+            model.prior_weight,
+            model.reference_refresh_s,
+            live=store("live", REFERENCE_CODEC),
+            rows=store("rows", ROW_CODEC),
+        )
+        self.pending = Scored()
+        self.ready = Scored()
+        self.detector = Detector(
+            model,
+            verdicts=self.verdicts,
+            on_flag=self.pending.flags.append,
+            on_scored=lambda batch, scores: self.pending.batches.append((batch, scores)),
+            references=references,
+        )
+        self.partition = Partition(index, partitions, core, self.detector, config, route)
+        self.partition.on_complete = self._sealed
+        self.sealed_tick: int | None = None
+        self._sealed_progress: Progress | None = None
+        self.durable_tick: int | None = None
+        self.progress_key = f"{index}.progress"
+        raw = backend.get(self.progress_key)
+        if raw is not None:
+            progress = _progress_decoder.decode(raw)
+            for tick_store in self.stores:
+                tick_store.durable_tick = progress.tick
+            self.partition.restore(progress)
+            self.durable_tick = self.sealed_tick = progress.tick
+            logger.info("partition %d starts again after tick %d", index, progress.tick)
+
+    # -------------------------------------------------------------- in and out
+    def offer(self, ev: AnyEvent, offset: int) -> bool:
+        return self.partition.offer(ev, offset)
+
+    def deliver(self, message: Envelope | Barrier) -> None:
+        self.partition.deliver(message)
+
+    def step(self) -> list[Outgoing]:
+        return self.partition.step()
+
+    def _sealed(self, tick: int) -> None:
+        """A tick completed: freeze what it changed, so later ticks' changes are not written with it."""
+        for tick_store in self.stores:
+            tick_store.seal()
+        self.sealed_tick = tick
+        self._sealed_progress = self.partition.progress()
+        self.ready.batches += self.pending.batches
+        self.ready.flags += self.pending.flags
+        self.pending.batches.clear()
+        self.pending.flags.clear()
+
+    def drain(self) -> list[tuple[str, bytes]]:
+        """Everything sealed since the last drain, with the progress, as backend writes."""
+        if self.sealed_tick is None or self.sealed_tick == self.durable_tick or self._sealed_progress is None:
+            return []
+        items: list[tuple[str, bytes]] = []
+        for tick_store in self.stores:
+            items += tick_store.drain(self.sealed_tick)
+        items.append((self.progress_key, _progress_encoder.encode(self._sealed_progress)))
+        return items
+
+    def written(self) -> Scored:
+        """The drained writes are durable: the sealed ticks count as done; their output may go."""
+        self.durable_tick = self.sealed_tick
+        done, self.ready = self.ready, Scored()
+        return done
+
+    def is_done(self, topic_is_input: bool, offset: int, t: float, tick: int) -> bool:
+        """Whether a consumed message needs no more processing once the durable state is written."""
+        durable = self.durable_tick
+        if durable is None:
+            return False
+        if topic_is_input:
+            progress = self._sealed_progress
+            return progress is not None and offset < progress.cutoff and t < progress.tick_end
+        return tick <= durable

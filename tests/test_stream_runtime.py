@@ -1,0 +1,172 @@
+"""The streaming worker's partitions without a broker: logs stand in for Kafka partitions.
+
+Each partition reads its input log and its exchange log from a position, as a consumer does;
+what it sends is appended to the other partitions' exchange logs; state goes to a backend that
+survives a "crash" (the runtime is thrown away and built again from the backend, reading its logs
+again from the lowest offset not yet done, as a restarted worker does from committed offsets).
+The verdicts must be exactly those of the embedded runner over the same events.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import pytest
+
+from features.config import EngineConfig
+from features.engine import EmbeddedEngine, event_key, stable_route
+from ingest.contract import AnyEvent
+from ingest.pseudonym import Pseudonymizer
+from ingest.reader import EventReader
+from models.artifact import ModelArtifact
+from models.detector import Detector
+from models.records import Verdict
+from streaming.runtime import PartitionRuntime, decode_exchange, encode_exchange
+from streaming.state import DictBackend
+from tests.conftest import KEY, SmallWorld
+
+
+def read_events(world: SmallWorld) -> list[AnyEvent]:
+    with world.events.open("rb") as stream:
+        return [event for _, event in EventReader(stream, lambda row: None)]
+
+
+def embedded_verdicts(events: list[AnyEvent], model: ModelArtifact, config: EngineConfig) -> dict[str, Verdict]:
+    detector = Detector(model)
+    EmbeddedEngine.on_dicts(detector, config, KEY).run(events)
+    return dict(detector.verdicts)
+
+
+@dataclass
+class LogPartition:
+    """One partition's two logs, its read positions and which offsets are done."""
+
+    inputs: list[AnyEvent] = field(default_factory=list)
+    exchange: list[bytes] = field(default_factory=list)
+    read_in: int = 0
+    read_ex: int = 0
+    done_in: set[int] = field(default_factory=set)
+    done_ex: set[int] = field(default_factory=set)
+    #: offsets read but not yet done: (is input, offset, event time, tick)
+    open: list[tuple[bool, int, float, int]] = field(default_factory=list)
+
+    def committed(self, done: set[int], upto: int) -> int:
+        offset = 0
+        while offset < upto and offset in done:
+            offset += 1
+        return offset
+
+
+class LogCluster:
+    """Partitions of the stream over in-memory logs, with crashes on demand."""
+
+    def __init__(self, events: list[AnyEvent], partitions: int, model: ModelArtifact, config: EngineConfig) -> None:
+        self.n = partitions
+        self.model, self.config = model, config
+        self.route = stable_route(partitions)
+        self.logs = [LogPartition() for _ in range(partitions)]
+        for ev in events:
+            self.logs[self.route(event_key(ev))].inputs.append(ev)
+        self.backends = [DictBackend() for _ in range(partitions)]
+        self.runtimes = [self._runtime(p) for p in range(partitions)]
+
+    def _runtime(self, p: int) -> PartitionRuntime:
+        return PartitionRuntime(p, self.n, self.backends[p], self.model, self.config, Pseudonymizer(KEY), self.route)
+
+    def crash(self, p: int) -> None:
+        """Lose everything of ``p`` but its backend; read again from its committed offsets."""
+        log = self.logs[p]
+        log.read_in = log.committed(log.done_in, log.read_in)
+        log.read_ex = log.committed(log.done_ex, log.read_ex)
+        log.open = []
+        self.runtimes[p] = self._runtime(p)
+
+    def poll(self, p: int, n: int) -> None:
+        """``p`` reads up to ``n`` messages of each log, steps, sends, writes its state, acks."""
+        log, rt = self.logs[p], self.runtimes[p]
+        for offset in range(log.read_in, min(log.read_in + n, len(log.inputs))):
+            ev = log.inputs[offset]
+            if rt.offer(ev, offset):
+                log.open.append((True, offset, ev.ts.timestamp(), 0))
+            else:
+                log.done_in.add(offset)
+            log.read_in = offset + 1
+        for offset in range(log.read_ex, min(log.read_ex + n, len(log.exchange))):
+            message = decode_exchange(log.exchange[offset])
+            rt.deliver(message)
+            log.open.append((False, offset, 0.0, message.tick))
+            log.read_ex = offset + 1
+        if log.read_in == len(log.inputs):
+            rt.partition.end_input()
+        for dest, message in rt.step():
+            self.logs[dest].exchange.append(encode_exchange(message))
+        items = rt.drain()
+        if items:
+            self.backends[p].write(items)
+            rt.written()
+        still = []
+        for is_input, offset, t, tick in log.open:
+            if rt.is_done(is_input, offset, t, tick):
+                (log.done_in if is_input else log.done_ex).add(offset)
+            else:
+                still.append((is_input, offset, t, tick))
+        log.open = still
+
+    def run(self, rng: random.Random, crashes: int = 0, max_polls: int = 200_000) -> None:
+        crash_at = sorted(rng.sample(range(50, 2000), crashes)) if crashes else []
+        for i in range(max_polls):
+            if crash_at and i == crash_at[0]:
+                crash_at.pop(0)
+                self.crash(rng.randrange(self.n))
+            self.poll(rng.randrange(self.n), rng.choice((1, 7, 64, 500)))
+            if all(rt.partition.finished for rt in self.runtimes):
+                return
+        raise AssertionError("the partitions did not finish")
+
+    def verdicts(self) -> dict[str, Verdict]:
+        out: dict[str, Verdict] = {}
+        for rt in self.runtimes:
+            for account in rt.verdicts:
+                out[account] = rt.verdicts[account]
+        return out
+
+
+def assert_same_verdicts(got: dict[str, Verdict], want: dict[str, Verdict]) -> None:
+    assert set(got) == set(want)
+    for account, verdict in want.items():
+        mine = got[account]
+        assert mine.flagged == verdict.flagged, account
+        assert mine.category == verdict.category, account
+        assert mine.score == pytest.approx(verdict.score, rel=1e-6, abs=1e-9), account
+        assert mine.flagged_at == verdict.flagged_at, account
+        assert sorted(mine.buyers) == sorted(verdict.buyers), account
+
+
+@pytest.fixture(scope="module")
+def world_events(small_world: SmallWorld) -> list[AnyEvent]:
+    return read_events(small_world)
+
+
+CONFIG = EngineConfig()
+
+
+def test_partitions_over_logs_reach_the_embedded_verdicts(
+    small_world: SmallWorld, world_events: list[AnyEvent]
+) -> None:
+    want = embedded_verdicts(world_events, small_world.model, CONFIG)
+    assert sum(v.flagged for v in want.values()) > 0  # the world has something to find
+    cluster = LogCluster(world_events, 3, small_world.model, CONFIG)
+    cluster.run(random.Random(5))
+    assert_same_verdicts(cluster.verdicts(), want)
+
+
+def test_crashed_partitions_start_again_and_count_nothing_twice(
+    small_world: SmallWorld, world_events: list[AnyEvent]
+) -> None:
+    want = embedded_verdicts(world_events, small_world.model, CONFIG)
+    cluster = LogCluster(world_events, 3, small_world.model, CONFIG)
+    cluster.run(random.Random(11), crashes=6)
+    assert_same_verdicts(cluster.verdicts(), want)
+    applied = sum(rt.partition.stats.applied for rt in cluster.runtimes)
+    assert applied <= len(world_events)  # the restarted ones applied only what was not yet durable
