@@ -328,6 +328,11 @@ class Partition:
         return NO_TICK if self.ended else None
 
     @property
+    def pending_events(self) -> int:
+        """Input events taken but not yet applied."""
+        return len(self._pending)
+
+    @property
     def finished(self) -> bool:
         """Every tick is processed and no partition has anything left."""
         return self.next_tick == NO_TICK and self.tick is None

@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("simulate", "simulate a labelled world of booking traffic (legit applicants, associations, scalpers)"),
     "train": ("train", "build the model from labelled worlds; save a versioned artifact"),
     "detect": ("detect", "score accounts in a file of booking events and write verdicts"),
+    "produce": ("produce", "publish a file of booking events to Kafka, keyed by account (idempotent producer)"),
+    "worker": ("worker", "run the streaming detector: a Faust worker on Kafka, same verdicts as detect"),
+    "stack": ("stack", "start, stop or check the local Kafka broker and ClickHouse server (development, tests)"),
     "evaluate": ("evaluate", "measure verdicts against labels (AP, precision/recall, false positives per role)"),
     "features": ("features", "list the behavioural features the model uses"),
     "model": ("model_info", "show the model artifact: version, threshold, training data, metrics"),
@@ -95,7 +98,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Resolve settings from the parsed flags (only flags that exist for this command)."""
-    flags = {key: getattr(args, key, None) for key in ("data_dir", "model", "store")}
+    flags = {key: getattr(args, key, None) for key in ("data_dir", "model", "store", "brokers")}
     return resolve(flags=flags, config_path=args.config)
 
 

@@ -34,6 +34,8 @@ class Settings:
     model: Path = DEFAULT_MODEL
     pseudonym_key: str = DEV_PSEUDONYM_KEY
     log_level: str = "WARNING"
+    #: Kafka bootstrap servers (comma-separated) for ``worker`` and ``produce``
+    brokers: str = "127.0.0.1:9092"
     engine: EngineConfig = field(default_factory=EngineConfig)
 
     @property
@@ -48,6 +50,7 @@ _ENV = {
     "SLOTGUARD_MODEL": "model",
     "SLOTGUARD_PSEUDONYM_KEY": "pseudonym_key",
     "SLOTGUARD_LOG_LEVEL": "log_level",
+    "SLOTGUARD_BROKERS": "brokers",
 }
 
 

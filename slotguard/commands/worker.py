@@ -1,0 +1,121 @@
+"""``slotguard worker``: the streaming detector, a Faust worker on Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from slotguard.config import Settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Consumes booking events from Kafka (topic booking-events, keyed by account), runs the same
+feature core and model as `slotguard detect` over its partitions of the stream, and publishes
+new flags to slotguard-flags; invalid messages go to booking-events-dead-letter with the reason.
+Start as many workers as the load needs with the same --app-id: Kafka splits the partitions
+between them, and moves a stopped worker's partitions to the others. For the same events the
+verdicts equal `slotguard detect`'s, whatever the number of workers, across crashes and restarts:
+state is written once per batch (RocksDB locally, a changelog topic in Kafka) with each
+partition's progress, and offsets commit only after it.
+
+With --store, events, feature snapshots, flags and dead letters also go to the history store
+(a ClickHouse server in production; rows are retried while it is away).
+
+examples:
+  slotguard stack up
+  slotguard worker --store clickhouse://default:@127.0.0.1:19000/slotguard
+  slotguard worker --brokers 10.0.0.5:9092 --partitions 12 --state-dir /var/lib/slotguard/w1
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--brokers", help="Kafka bootstrap servers [$SLOTGUARD_BROKERS or 127.0.0.1:9092]")
+    parser.add_argument("--store", help="history store: clickhouse://... or chdb:PATH [$SLOTGUARD_STORE]")
+    parser.add_argument("--app-id", default="slotguard", help="consumer group and prefix of internal topics")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic of the dataflow")
+    parser.add_argument("--state", choices=("rocksdb", "memory"), default="rocksdb", help="where table state lives")
+    parser.add_argument("--state-dir", help="local state directory [DATA_DIR/worker/APP_ID]")
+    parser.add_argument("--batch-size", type=int, default=5000, help="messages taken per batch")
+    parser.add_argument("--batch-ms", type=float, default=1.0, help="longest wait to fill a batch")
+    parser.add_argument("--events-topic", default="booking-events", help="input topic")
+    parser.add_argument("--status-file", help="rewrite this JSON file every second with each partition's progress")
+    parser.add_argument(
+        "--verdicts-out", help="on shutdown, write the verdicts of the partitions held (JSON Lines, contract format)"
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from models.artifact import ModelError, load
+    from streaming.app import WorkerConfig, build_app
+    from streaming.topics import TopicError, ensure_topics
+
+    try:
+        model = load(settings.model)
+    except ModelError as exc:
+        print(f"slotguard worker: {exc}", file=sys.stderr)
+        return 2
+    state_dir = Path(args.state_dir) if args.state_dir else settings.data_dir / "worker" / args.app_id
+    config = WorkerConfig(
+        brokers=settings.brokers,
+        app_id=args.app_id,
+        events_topic=args.events_topic,
+        partitions=args.partitions,
+        store=f"{args.state}://",
+        data_dir=state_dir,
+        batch_size=args.batch_size,
+        batch_within_s=args.batch_ms / 1000.0,
+        status_file=Path(args.status_file) if args.status_file else None,
+    )
+    try:
+        topics = {
+            name: config.partitions
+            for name in (config.events_topic, config.exchange_topic, config.flags_topic, config.dead_letter_topic)
+        }
+        ensure_topics(config.brokers, topics)
+    except TopicError as exc:
+        print(f"slotguard worker: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # kafka-python raises several kinds when no broker answers
+        print(f"slotguard worker: cannot reach Kafka at {config.brokers}: {exc}", file=sys.stderr)
+        return 2
+    history: Any = None
+    if settings.store:
+        from ingest.pseudonym import Pseudonymizer
+        from storage import StoreError, open_store
+
+        try:
+            store = open_store(settings.store_url, pseudonym_key=settings.pseudonym_key)
+            store.register_model(model.metadata)
+            history = store.writer(pseudonymizer=Pseudonymizer(settings.pseudonym_key))
+        except StoreError as exc:
+            print(f"slotguard worker: {exc}", file=sys.stderr)
+            return 2
+    app, shell = build_app(config, model, settings.engine, settings.pseudonym_key, history)
+    import faust
+
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+    worker = faust.Worker(app, loglevel=level if level in ("debug", "info", "warning", "error") else "warning")
+    if args.verdicts_out:
+        out = Path(args.verdicts_out)
+
+        @app.on_before_shutdown.connect
+        def write_verdicts(sender: Any, /, *rest: Any, signal: Any, **kwargs: Any) -> None:
+            import json
+
+            held = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == config.events_topic}
+            verdicts = shell.verdicts(sorted(held | set(shell.runtimes)))
+            out.write_text("".join(json.dumps(v.contract_dict()) + "\n" for v in verdicts))
+            logger.info("wrote %d verdicts to %s", len(verdicts), out)
+
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if history is not None:
+            report = history.close()
+            logger.info("history: %s", getattr(report, "summary", lambda: report)())
+        logger.info("worker stats: %s", shell.stats)
+    return 0

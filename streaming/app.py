@@ -1,0 +1,486 @@
+"""The Faust worker: Kafka partitions in, the dataflow's partitions, verdicts and history out.
+
+Topology (every topic has the same partition count, so Faust assigns partition ``p`` of each to
+the same worker):
+
+- ``booking-events``: input, keyed by account (``slot_released`` by slot), contract JSON;
+- ``slotguard-exchange``: the dataflow's messages between partitions (work for entities, facts
+  for accounts, barriers), sent to the partition that owns their key;
+- ``slotguard-flags``: new flags, keyed by account, JSON, once their tick is durable;
+- ``booking-events-dead-letter``: rejected input with the reason and the raw message;
+- one Faust table (``<app>-state``): every partition's state, written behind once per batch.
+
+One agent reads both input topics in batches (``take_events``). Each message of a batch goes to
+its partition's :class:`~streaming.runtime.PartitionRuntime`; the runtimes step; what they send
+goes out and is flushed; then the state sealed at completed ticks is written to the table with
+each partition's progress, flushed; only then are the consumed messages that are done acked (an
+extra reference keeps ``take_events`` from acking them early), so committed offsets never pass
+anything whose effect is not durable. After a crash a partition starts from its stored progress
+and reads again from the committed offsets: what it applied already is recognised and skipped,
+what it sends again is dropped by the receivers (see ``features.dataflow``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+import msgspec
+from faust.streams import _current_event
+from kafka.partitioner.default import murmur2
+
+from features.config import EngineConfig
+from features.dataflow import Progress
+from features.registry import FEATURE_NAMES
+from ingest.contract import ContractError, decode
+from ingest.deadletter import DeadLetter
+from ingest.pseudonym import Pseudonymizer
+from models.artifact import ModelArtifact
+from models.records import Flag, Verdict
+from storage.rows import Snapshot
+from streaming.runtime import PartitionRuntime, Scored, decode_exchange, encode_exchange
+from streaming.state import Codec, TickStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Where the worker reads and writes, and how it batches."""
+
+    brokers: str = "127.0.0.1:9092"
+    app_id: str = "slotguard"
+    events_topic: str = "booking-events"
+    exchange_topic: str = "slotguard-exchange"
+    flags_topic: str = "slotguard-flags"
+    dead_letter_topic: str = "booking-events-dead-letter"
+    partitions: int = 4
+    #: ``rocksdb://`` (production: local state survives restarts) or ``memory://``
+    store: str = "rocksdb://"
+    data_dir: Path = Path("var/worker")
+    batch_size: int = 5000
+    batch_within_s: float = 0.001
+    #: input batches may wait longer to fill (bigger batches: less work per event)
+    input_within_s: float = 0.02
+    #: input read but not yet applied is held in memory up to this many events (then reading waits)
+    max_pending: int = 200_000
+    #: a JSON file rewritten every second with each partition's progress (for scripts and tests)
+    status_file: Path | None = None
+    web_port: int | None = None
+
+
+def kafka_route(partitions: int) -> Callable[[str], int]:
+    """Kafka's default partitioner (murmur2 of the key's bytes), so facts for an account land on the
+    partition the account's events are produced to."""
+
+    def route(key: str) -> int:
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+    return route
+
+
+class TableBackend:
+    """One partition's view of the worker's Faust table (keys and values are bytes)."""
+
+    def __init__(self, shell: StreamShell, partition: int) -> None:
+        self.shell = shell
+        self.partition = partition
+
+    def get(self, key: str) -> bytes | None:
+        with self.shell.in_partition(self.partition):
+            value = self.shell.table.data.get(key.encode())
+        return value if value is None or isinstance(value, bytes) else bytes(value)
+
+    def write(self, items: list[tuple[str, bytes]]) -> None:
+        table = self.shell.table
+        with self.shell.in_partition(self.partition):
+            for key, value in items:
+                table[key.encode()] = value
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        wanted = prefix.encode()
+        with self.shell.in_partition(self.partition):
+            found = [k.decode() for k in self.shell.table.data if k.startswith(wanted)]
+        return iter(found)
+
+
+@dataclass
+class _Open:
+    """A consumed message not yet done (acked once its effect is durable)."""
+
+    event: Any
+    is_input: bool
+    offset: int
+    t: float
+    tick: int
+
+
+@dataclass
+class ShellStats:
+    """What the worker did, for its log and metrics."""
+
+    batches: int = 0
+    input_messages: int = 0
+    exchange_messages: int = 0
+    dead_letters: int = 0
+    sent: int = 0
+    state_writes: int = 0
+    flags: int = 0
+    history_failures: int = 0
+    last_batch_s: float = 0.0
+    by_partition: dict[int, int] = field(default_factory=dict)
+
+
+class StreamShell:
+    """Runs the assigned partitions of one worker (the agent calls :meth:`process` per batch)."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        config: WorkerConfig,
+        model: ModelArtifact,
+        engine: EngineConfig,
+        pseudonym_key: str,
+        history: Any = None,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.model = model
+        self.engine = engine
+        self.pseudonymizer = Pseudonymizer(pseudonym_key)
+        self.route = kafka_route(config.partitions)
+        self.history = history
+        self.table = app.Table(
+            "state",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=config.partitions,
+        )
+        self.runtimes: dict[int, PartitionRuntime] = {}
+        self.open: dict[int, list[_Open]] = {}
+        self._last_event: dict[int, Any] = {}
+        self.stats = ShellStats()
+        self._history_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        self._lock = asyncio.Lock()
+        self.reports = 0
+        self.exchange_topic = self._exchange = app.topic(
+            config.exchange_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions
+        )
+        self._flags = app.topic(config.flags_topic, key_serializer="raw", value_serializer="raw")
+        self._dead = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
+
+    # -------------------------------------------------------------- partitions
+    def in_partition(self, partition: int) -> _PartitionContext:
+        """Faust tables pick store and changelog partition from the current event: one of ``partition``'s
+        (without one, reads search every partition the worker holds)."""
+        return _PartitionContext(self._last_event.get(partition))
+
+    def runtime(self, partition: int) -> PartitionRuntime:
+        rt = self.runtimes.get(partition)
+        if rt is None:
+            rt = PartitionRuntime(
+                partition,
+                self.config.partitions,
+                TableBackend(self, partition),
+                self.model,
+                self.engine,
+                self.pseudonymizer,
+                self.route,
+            )
+            self.runtimes[partition] = rt
+            self.open[partition] = []
+        return rt
+
+    def revoke(self, partitions: Sequence[int]) -> None:
+        """Partitions taken away in a rebalance: forget them (their new owner starts from their progress)."""
+        for p in partitions:
+            self.runtimes.pop(p, None)
+            self.open.pop(p, None)
+            self._last_event.pop(p, None)
+        if partitions:
+            logger.info("partitions %s revoked", sorted(partitions))
+
+    # -------------------------------------------------------------- one batch
+    def pending_input(self) -> int:
+        """Input events read but not yet applied, over this worker's partitions."""
+        return sum(rt.partition.pending_events for rt in self.runtimes.values())
+
+    async def process(self, events: Sequence[Any]) -> None:
+        """One batch from either topic, whole: the two agents never interleave inside a batch."""
+        async with self._lock:
+            await self._process(events)
+
+    async def _process(self, events: Sequence[Any]) -> None:
+        started = time.perf_counter()
+        cfg = self.config
+        touched: dict[int, None] = {}
+        dead: list[tuple[Any, DeadLetter]] = []
+        accepted: list[tuple[Any, bytes]] = []
+        for event in events:
+            message = event.message
+            message.incref()  # take_events acks what it yields: ours is the last reference
+            p = message.partition
+            self._last_event[p] = event
+            rt = self.runtime(p)
+            touched[p] = None
+            raw = message.value
+            if message.topic == cfg.events_topic:
+                self.stats.input_messages += 1
+                try:
+                    ev = decode(raw)
+                except ContractError as exc:
+                    dead.append((event, _dead_letter(message, str(exc))))
+                    continue
+                if rt.offer(ev, message.offset):
+                    self.open[p].append(_Open(event, True, message.offset, ev.ts.timestamp(), 0))
+                    accepted.append((ev, raw))
+                else:
+                    event.ack()  # a duplicate, or applied before a restart
+            else:
+                self.stats.exchange_messages += 1
+                try:
+                    exchanged = decode_exchange(raw)
+                except (ValueError, TypeError) as exc:
+                    logger.error("undecodable exchange message at %s/%d: %s", message.topic, message.offset, exc)
+                    event.ack()
+                    continue
+                rt.deliver(exchanged)
+                self.open[p].append(_Open(event, False, message.offset, 0.0, exchanged.tick))
+        # step every partition touched; what they send goes to Kafka (where a partition's next owner
+        # reads it after a rebalance or crash) and, for partitions this worker holds, straight to
+        # them too (the copy read later from Kafka is dropped as already seen)
+        sends = []
+        runtimes = self.runtimes
+        queue = list(touched)
+        while queue:
+            p = queue.pop()
+            for dest, out in runtimes[p].step():
+                sends.append(self._exchange.send_soon(partition=dest, key=None, value=encode_exchange(out)))
+                local = runtimes.get(dest)
+                if local is not None:
+                    local.deliver(out)
+                    if dest not in touched:
+                        touched[dest] = None
+                    queue.append(dest)
+        self.stats.sent += len(sends)
+        for _event, letter in dead:
+            self._dead.send_soon(key=None, value=json.dumps(_letter_json(letter)).encode())
+        if sends or dead:
+            await self._flush()
+        # state of completed ticks, then progress, written behind; flushed before anything is acked
+        done: list[tuple[int, Scored]] = []
+        for p in touched:
+            rt = self.runtimes[p]
+            items = rt.drain()
+            if items:
+                rt.backend.write(items)
+                self.stats.state_writes += len(items)
+                done.append((p, rt))  # type: ignore[arg-type]
+        if done:
+            await self._flush()
+        outputs = [(p, rt.written()) for p, rt in done]  # type: ignore[attr-defined]
+        for p, _ in done:
+            rt = self.runtimes[p]
+            still = []
+            for item in self.open[p]:
+                if rt.is_done(item.is_input, item.offset, item.t, item.tick):
+                    item.event.ack()
+                else:
+                    still.append(item)
+            self.open[p] = still
+        for event, _ in dead:
+            event.ack()
+        self.stats.dead_letters += len(dead)
+        for _, scored in outputs:
+            for flag in scored.flags:
+                self._flags.send_soon(key=flag.account_id.encode(), value=json.dumps(_flag_json(flag)).encode())
+            self.stats.flags += len(scored.flags)
+        if self.history is not None and (accepted or outputs or dead):
+            await asyncio.get_running_loop().run_in_executor(
+                self._history_pool, self._write_history, accepted, [s for _, s in outputs], [d for _, d in dead]
+            )
+        self.stats.batches += 1
+        self.stats.last_batch_s = time.perf_counter() - started
+
+    async def _flush(self) -> None:
+        """Wait until everything sent so far is acknowledged by the broker (Faust's own flush gives
+        up on its buffer after 0.1 s without a send)."""
+        producer = self.app.producer
+        while producer.buffer.size:
+            await producer.buffer.flush()
+        await producer.flush()
+
+    def _write_history(self, accepted: list[tuple[Any, bytes]], outputs: list[Scored], dead: list[DeadLetter]) -> None:
+        """History rows of a batch (in the history thread: a slow store never stalls the stream)."""
+        history = self.history
+        try:
+            if accepted:
+                history.add_events([ev for ev, _ in accepted], [raw.decode().rstrip("\r\n") for _, raw in accepted])
+            for scored in outputs:
+                for batch, scores in scored.batches:
+                    rows = [
+                        Snapshot(a, s, t, tuple(v))
+                        for a, s, t, v in zip(
+                            batch.account_ids, batch.sites, batch.times, batch.matrix.tolist(), strict=True
+                        )
+                    ]
+                    history.add_snapshots(rows, scores.tolist(), self.model.version, FEATURE_NAMES)
+                if scored.flags:
+                    history.add_flags(scored.flags)
+            if dead:
+                history.add_dead_letters(dead)
+        except Exception:  # the writer retries and reports; the stream goes on
+            self.stats.history_failures += 1
+            logger.exception("history write failed")
+
+    def status(self) -> dict[str, Any]:
+        """Where each partition this worker holds stands, and what the worker did (for ``--status-file``)."""
+        partitions = {
+            str(rt.index): {
+                "completed_tick": rt.partition.completed,
+                "durable_tick": rt.durable_tick,
+                "pending_events": rt.partition.pending_events,
+                "applied": rt.partition.stats.applied,
+            }
+            for rt in self.runtimes.values()
+        }
+        stats = self.stats
+        return {
+            "partitions": partitions,
+            "input_messages": stats.input_messages,
+            "exchange_messages": stats.exchange_messages,
+            "dead_letters": stats.dead_letters,
+            "flags": stats.flags,
+            "history_failures": stats.history_failures,
+            "at": time.time(),
+        }
+
+    def verdicts(self, partitions: Sequence[int]) -> list[Any]:
+        """Every stored verdict of ``partitions`` (read from the table, as of its durable progress)."""
+        out = []
+        decode = Codec.for_type(Verdict).decode
+        for p in partitions:
+            store: TickStore[Any] = TickStore(f"{p}.verdicts", TableBackend(self, p), Codec(lambda v: b"", decode))
+            raw = TableBackend(self, p).get(f"{p}.progress")
+            if raw is not None:
+                store.durable_tick = msgspec.msgpack.decode(raw, type=Progress).tick
+            out += [store[account] for account in store]
+        return out
+
+
+class _PartitionContext:
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self.token: Any = None
+
+    def __enter__(self) -> None:
+        self.token = _current_event.set(weakref.ref(self.event) if self.event is not None else None)
+
+    def __exit__(self, *exc: object) -> None:
+        _current_event.reset(self.token)
+
+
+def _dead_letter(message: Any, reason: str) -> DeadLetter:
+    raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+    return DeadLetter(
+        f"{message.topic}/{message.partition}", message.offset, reason, raw.decode("utf-8", errors="backslashreplace")
+    )
+
+
+def _letter_json(letter: DeadLetter) -> dict[str, Any]:
+    return {"source": letter.source, "offset": letter.line_no, "reason": letter.reason, "raw": letter.raw}
+
+
+def _flag_json(flag: Flag) -> dict[str, Any]:
+    return {
+        "account_id": flag.account_id,
+        "site": flag.site,
+        "flagged_at": flag.flagged_at.isoformat(timespec="milliseconds"),
+        "score": round(flag.score, 6),
+        "threshold": flag.threshold,
+        "reasons": list(flag.reasons),
+        "model_version": flag.model_version,
+    }
+
+
+def build_app(
+    config: WorkerConfig,
+    model: ModelArtifact,
+    engine: EngineConfig,
+    pseudonym_key: str,
+    history: Any = None,
+) -> tuple[faust.App, StreamShell]:
+    """The Faust app and its shell, wired; ``app.main()`` or a worker runs it."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        config.app_id,
+        broker=[f"kafka://{b.strip()}" for b in config.brokers.split(",")],
+        store=config.store,
+        datadir=str(config.data_dir),
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_linger=0.002,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(config.batch_size * 2, 4096),
+        # messages held for later ticks are acked only when their tick is durable: do not wait for
+        # them on shutdown (a restart reads them again)
+        stream_wait_empty=False,
+        web_enabled=config.web_port is not None,
+        web_port=config.web_port or 6066,
+        web_bind="127.0.0.1",
+        table_standby_replicas=0,
+    )
+    shell = StreamShell(app, config, model, engine, pseudonym_key, history)
+    events = app.topic(config.events_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
+
+    @app.timer(1.0)
+    async def report() -> None:
+        if config.status_file is not None:
+            tmp = config.status_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(shell.status()))
+            tmp.replace(config.status_file)
+        shell.reports += 1
+        if shell.reports % 10:
+            return
+        stats = shell.stats
+        ticks = {rt.index: rt.partition.completed for rt in shell.runtimes.values()}
+        logger.info(
+            "batches %d, input %d, exchange %d, sent %d, dead letters %d, flags %d; completed ticks %s",
+            stats.batches, stats.input_messages, stats.exchange_messages, stats.sent,
+            stats.dead_letters, stats.flags, ticks,
+        )  # fmt: skip
+
+    # two agents, so that the dataflow's rounds never wait behind a backlog of input
+    @app.agent(events, name="slotguard-input")
+    async def read_input(stream: Any) -> None:
+        async for batch in stream.take_events(config.batch_size, within=config.input_within_s):
+            while shell.pending_input() > config.max_pending:
+                await asyncio.sleep(0.005)  # read ahead of the ticks at most this far
+            await shell.process(batch)
+
+    @app.agent(shell.exchange_topic, name="slotguard-exchange")
+    async def read_exchange(stream: Any) -> None:
+        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
+            await shell.process(batch)
+
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked: set[Any] = kwargs.get("revoked", args[0] if args else set())
+        shell.revoke([tp.partition for tp in revoked if tp.topic == config.events_topic])
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    return app, shell
