@@ -21,9 +21,7 @@ def ensure_topics(brokers: str, partitions: Mapping[str, int]) -> None:
         bootstrap_servers=[b.strip() for b in brokers.split(",")], client_id="slotguard-admin", request_timeout_ms=15000
     )
     try:
-        existing = {
-            t["topic"]: len(t["partitions"]) for t in admin.describe_topics() if t.get("topic") in partitions
-        }
+        existing = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics() if t.get("topic") in partitions}
         wrong = {name: n for name, n in existing.items() if n != partitions[name]}
         if wrong:
             raise TopicError(
