@@ -4,7 +4,7 @@ Topology (every topic has the same partition count, so Faust assigns partition `
 the same worker):
 
 - ``booking-events``: input, keyed by account (``slot_released`` by slot), contract JSON;
-- ``slotguard-exchange``: the dataflow's messages between partitions (work for entities, facts
+- ``<app>-exchange``: the dataflow's messages between partitions (work for entities, facts
   for accounts, barriers), sent to the partition that owns their key;
 - ``slotguard-flags``: new flags, keyed by account, JSON, once their tick is durable;
 - ``booking-events-dead-letter``: rejected input with the reason and the raw message;
@@ -60,7 +60,6 @@ class WorkerConfig:
     brokers: str = "127.0.0.1:9092"
     app_id: str = "slotguard"
     events_topic: str = "booking-events"
-    exchange_topic: str = "slotguard-exchange"
     flags_topic: str = "slotguard-flags"
     dead_letter_topic: str = "booking-events-dead-letter"
     partitions: int = 4
@@ -75,6 +74,12 @@ class WorkerConfig:
     max_pending: int = 200_000
     #: a JSON file rewritten every second with each partition's progress (for scripts and tests)
     status_file: Path | None = None
+
+    @property
+    def exchange_topic(self) -> str:
+        """The dataflow's internal topic, scoped by the app id (two apps never read each other's)."""
+        return f"{self.app_id}-exchange"
+
     web_port: int | None = None
 
 

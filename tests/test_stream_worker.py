@@ -11,145 +11,28 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from simulator import WorldParams, simulate
-from streaming.app import kafka_route
 from tests.conftest import SmallWorld
 from tests.kafka_broker import KafkaBroker
+from tests.stream_support import (
+    PARTITIONS,
+    Worker,
+    _env,
+    completed,
+    last_tick,
+    read_verdicts,
+    sg,
+    wait_for_tick,
+    with_closing_events,
+)
 
 pytestmark = pytest.mark.integration
-
-PARTITIONS = 3
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _env(broker: KafkaBroker) -> dict[str, str]:
-    return {**os.environ, "SLOTGUARD_BROKERS": broker.bootstrap, "SLOTGUARD_LOG_LEVEL": "INFO"}
-
-
-def with_closing_events(events: Path, out: Path) -> Path:
-    """The world's events and, an hour after the last, one ``slot_released`` on every partition.
-
-    A partition closes a tick when its own input passes it (the stream has no end of input, and
-    no partition waits on another's clock), so each needs an event past the world's last tick.
-    """
-    lines = events.read_bytes().splitlines()
-    last = max(datetime.fromisoformat(json.loads(line)["ts"]) for line in lines if line.strip())
-    route = kafka_route(PARTITIONS)
-    slots: dict[int, str] = {}
-    i = 0
-    while len(slots) < PARTITIONS:
-        slots.setdefault(route(f"closing-slot-{i}"), f"closing-slot-{i}")
-        i += 1
-    closing = [
-        {
-            "event_id": f"closing-event-{p}",
-            "type": "slot_released",
-            "ts": (last + timedelta(hours=1)).isoformat(timespec="milliseconds"),
-            "site": "closing-site",
-            "slot_id": slot,
-            "service": "titre-sejour",
-            "slot_start": (last + timedelta(days=30)).isoformat(timespec="milliseconds"),
-            "reason": "opening",
-        }
-        for p, slot in sorted(slots.items())
-    ]
-    out.write_bytes(b"\n".join(lines) + b"\n" + b"".join(json.dumps(doc).encode() + b"\n" for doc in closing))
-    return out
-
-
-def sg(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "slotguard.cli", *args]
-    return subprocess.run(command, check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
-class Worker:
-    """A ``slotguard worker`` process with its own state directory, status file and log."""
-
-    def __init__(self, root: Path, name: str, broker: KafkaBroker, model: Path, app_id: str) -> None:
-        self.dir = root / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.status_file = self.dir / "status.json"
-        self.verdicts_file = self.dir / "verdicts.jsonl"
-        self.log = self.dir / "worker.log"
-        self.args = [
-            sys.executable, "-m", "slotguard.cli", "--model", str(model), "worker",
-            "--app-id", app_id, "--partitions", str(PARTITIONS), "--state-dir", str(self.dir / "state"),
-            "--status-file", str(self.status_file), "--verdicts-out", str(self.verdicts_file),
-        ]  # fmt: skip
-        self.env = _env(broker)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> float:
-        self.status_file.unlink(missing_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        return time.monotonic()
-
-    def status(self) -> dict[str, object] | None:
-        try:
-            return json.loads(self.status_file.read_text())  # type: ignore[no-any-return]
-        except (OSError, ValueError):
-            return None
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-
-    def tail(self) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-        except OSError:
-            return ""
-
-
-def completed(workers: list[Worker]) -> dict[str, int]:
-    """The completed tick of every partition the workers report (the latest report of each)."""
-    ticks: dict[str, int] = {}
-    for worker in workers:
-        status = worker.status()
-        for p, info in (status or {}).get("partitions", {}).items():  # type: ignore[union-attr]
-            if info["durable_tick"] is not None:
-                ticks[p] = max(ticks.get(p, -1), info["durable_tick"])
-    return ticks
-
-
-def wait_for_tick(workers: list[Worker], tick: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dead = [w for w in workers if w.process is not None and w.process.poll() is not None]
-        assert not dead, "a worker exited:\n" + "\n".join(w.tail() for w in dead)
-        ticks = completed(workers)
-        if len(ticks) == PARTITIONS and min(ticks.values()) >= tick:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"partitions at {completed(workers)}, not {tick}:\n" + "\n".join(w.tail() for w in workers))
-
-
-def read_verdicts(path: Path) -> dict[str, dict[str, object]]:
-    out = {}
-    for line in path.read_text().splitlines():
-        doc = json.loads(line)
-        out[doc["account_id"]] = doc
-    return out
 
 
 def assert_same(got: dict[str, dict[str, object]], want: dict[str, dict[str, object]]) -> None:
@@ -175,13 +58,6 @@ def stream_world(tmp_path_factory: pytest.TempPathFactory, small_world: SmallWor
     yield events, root / "detect.jsonl"
 
 
-def last_tick(events: Path) -> int:
-    """The tick holding the last real event (the closing event's comes after it)."""
-    lines = events.read_bytes().splitlines()[:-PARTITIONS]
-    last = max(datetime.fromisoformat(json.loads(line)["ts"]).timestamp() for line in lines if line.strip())
-    return int(last // 300.0)
-
-
 def _produce(broker: KafkaBroker, events: Path, topic: str) -> None:
     done = sg("produce", str(events), "--topic", topic, "--partitions", str(PARTITIONS), "--format", "json",
               env=_env(broker))  # fmt: skip
@@ -204,11 +80,16 @@ def test_two_workers_reach_detects_verdicts_and_a_killed_one_starts_again(
         # kill one worker mid-stream, then start it again on its local state
         wait_for_tick(workers, target - 400, timeout=240)
         first.kill()
+        at_kill = min(completed([second]).values(), default=0)
         restarted = first.start()
-        deadline = restarted + 15.0
-        while time.monotonic() < deadline and not (first.status() or {}).get("partitions"):
+        # processing again within 15 s: every partition past where it stood at the kill
+        while time.monotonic() < restarted + 15.0:
+            ticks = completed(workers)
+            if len(ticks) == PARTITIONS and min(ticks.values()) > at_kill:
+                break
             time.sleep(0.2)
-        assert (first.status() or {}).get("partitions") is not None or completed([second]), first.tail()
+        else:
+            raise AssertionError(f"no progress 15 s after the restart: {completed(workers)}\n{first.tail()}")
         wait_for_tick(workers, target, timeout=300)
     finally:
         for worker in workers:  # both at once: neither takes over the other's partitions on the way out
@@ -223,3 +104,52 @@ def test_two_workers_reach_detects_verdicts_and_a_killed_one_starts_again(
     want = read_verdicts(detect_out)
     assert sum(bool(v["flagged"]) for v in want.values()) > 0
     assert_same(got, want)
+
+
+def _read_topic(broker: KafkaBroker, topic: str, timeout_s: float = 10.0) -> list[tuple[bytes | None, bytes]]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        return [(record.key, record.value) for record in consumer]
+    finally:
+        consumer.close()
+
+
+def test_a_broker_restart_and_a_malformed_message_leave_the_verdicts_as_detects(
+    kafka_broker: KafkaBroker, small_world: SmallWorld, stream_world: tuple[Path, Path], tmp_path: Path
+) -> None:
+    events, _ = stream_world
+    lines = events.read_bytes().splitlines()
+    # a malformed message in the middle of the stream: dead-lettered with its reason, the rest goes on
+    middle = len(lines) // 2
+    broken = tmp_path / "events.jsonl"
+    garbage = b'{"event_id": "broken-1", "type": "booking_created", "ts": "yesterday", "account_id": "a"}'
+    broken.write_bytes(b"\n".join([*lines[:middle], garbage, *lines[middle:]]) + b"\n")
+    detect_out = tmp_path / "detect.jsonl"
+    done = sg(
+        "--model", str(small_world.model_dir), "detect", str(broken), "--out", str(detect_out), env={**os.environ}
+    )
+    assert done.returncode == 0, done.stderr
+    topic = "booking-events-faults"
+    worker = Worker(tmp_path, "w", kafka_broker, small_world.model_dir, "sg-faults")
+    worker.args += ["--events-topic", topic]
+    _produce(kafka_broker, broken, topic)
+    try:
+        worker.start()
+        target = last_tick(events)
+        wait_for_tick([worker], target - 600, timeout=240)
+        kafka_broker.restart()  # the worker reconnects by itself
+        wait_for_tick([worker], target, timeout=300)
+    finally:
+        worker.stop()
+    assert_same(read_verdicts(worker.verdicts_file), read_verdicts(detect_out))
+    letters = [json.loads(value) for _, value in _read_topic(kafka_broker, "booking-events-dead-letter")]
+    mine = [letter for letter in letters if "broken-1" in letter["raw"]]
+    assert len(mine) == 1 and "ts" in mine[0]["reason"] and mine[0]["source"].startswith(topic)

@@ -12,7 +12,7 @@ DESCRIPTION = """\
 Sends each line of an events file (contract v1, JSON Lines; '-' for stdin) to the input topic as
 it is, keyed by account_id (slot_id for slot_released), with kafka-python's idempotent producer
 (acks=all: retries never duplicate). Lines are not validated here: the worker dead-letters what
-fails the contract, with the reason. The topics are created first (--partitions) if missing.
+fails the contract, with the reason. The topic is created first (--partitions) if missing.
 
 examples:
   slotguard produce var/world/events.jsonl
@@ -33,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.producer import produce
     from ingest.reader import open_source
-    from streaming.app import WorkerConfig
     from streaming.topics import TopicError, ensure_topics
 
     try:
@@ -41,12 +40,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except FileNotFoundError as exc:
         print(f"slotguard produce: {exc}", file=sys.stderr)
         return 2
-    defaults = WorkerConfig()
     try:
-        ensure_topics(
-            settings.brokers,
-            {args.topic: args.partitions, defaults.exchange_topic: args.partitions},
-        )
+        ensure_topics(settings.brokers, {args.topic: args.partitions})
     except TopicError as exc:
         print(f"slotguard produce: {exc}", file=sys.stderr)
         return 2
