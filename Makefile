@@ -17,12 +17,13 @@ MODEL_DAYS ?= 10
 MODEL_WORLDS := 0:default 1:hard 2:mobile 3:random 4:random 5:bot-heavy 6:quiet
 MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py simulator/*.py)
 
-.PHONY: help setup model demo test test-fast test-integration lint bench quality clean kafka-jars
+.PHONY: help setup model demo test test-fast test-integration lint bench bench-stream quality clean kafka-jars
 
 help:
 	@echo "make demo    simulate a world, detect scalpers in it, evaluate and show flagged accounts"
 	@echo "make test    lint, type-check, fast tests, then integration tests against real services"
 	@echo "make bench   speed and memory benchmarks (ratios against a baseline in the same run)"
+	@echo "make bench-stream  the streaming worker on a real broker: events/s vs a plain consumer and detect; restart"
 	@echo "make quality detection quality on unseen worlds of both generators, with a plain baseline beside"
 	@echo "make setup   create .venv with slotguard and its dev tools, build the default model"
 	@echo "make model   rebuild the default model from the simulator (seed $(MODEL_SEED))"
@@ -73,6 +74,9 @@ bench: setup
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
 	$(PY) -m tests.bench.detect_bench
 	$(PY) -m tests.bench.storage_bench
+
+bench-stream: setup kafka-jars
+	$(PY) -m tests.bench.stream_bench
 
 quality: setup
 	$(PY) -m tests.bench.quality

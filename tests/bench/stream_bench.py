@@ -1,0 +1,162 @@
+"""Throughput and restart of the streaming worker on a real broker, against baselines in the same run.
+
+One world is preloaded into ``booking-events`` (with a closing event per partition, so every
+tick holding real events closes). Then, over the same events:
+
+- a plain aiokafka consumer reads the topic (the ceiling: what Python gets off the broker at all);
+- ``slotguard detect`` runs over the file (the same work in one process, without Kafka);
+- one ``slotguard worker`` runs until every partition has completed the last tick: events/s from its
+  first input to the end (Kafka in, features, scoring, flags out, state written behind);
+- a second worker run is killed with SIGKILL half-way and started again: seconds until every
+  partition completes ticks again (local RocksDB state, no changelog replay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ingest.producer import event_key
+from models.artifact import load
+from slotguard.config import resolve
+from slotguard.runner import detect
+from tests.bench.detect_bench import ensure_world
+from tests.kafka_broker import start_broker
+from tests.stream_support import PARTITIONS, Worker, completed, last_tick, with_closing_events
+
+PORT, CONTROLLER_PORT = 29192, 29195
+
+
+async def preload(bootstrap: str, topic: str, path: Path) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks="all")
+    await producer.start()
+    n = 0
+    try:
+        pending = []
+        for line in path.read_bytes().splitlines():
+            if line.strip():
+                pending.append(await producer.send(topic, value=line, key=event_key(line)))
+                n += 1
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return n
+
+
+async def plain_consume(bootstrap: str, topic: str, expected: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        started, seen = time.perf_counter(), 0
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            seen += sum(len(records) for records in batches.values())
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def run_worker(root: Path, name: str, broker: Any, model: Path, target: int, kill_at: float | None) -> dict[str, Any]:
+    """Run one worker to the target tick; with ``kill_at`` (a share of the ticks), SIGKILL and restart it."""
+    worker = Worker(root, name, broker, model, f"bench-{name}")
+    worker.args += ["--state", "rocksdb"]
+    out: dict[str, Any] = {}
+    started = worker.start()
+    first_input = None
+    first_tick = None
+    killed = False
+    try:
+        while True:
+            status = worker.status() or {}
+            if first_input is None and status.get("input_messages"):
+                first_input = time.monotonic()
+            ticks = completed([worker])
+            if ticks and first_tick is None:
+                first_tick = min(ticks.values())
+            if len(ticks) == PARTITIONS and min(ticks.values()) >= target:
+                break
+            due = kill_at is not None and not killed and first_tick is not None and len(ticks) == PARTITIONS
+            if due and min(ticks.values()) >= first_tick + kill_at * (target - first_tick):  # type: ignore[operator]
+                at_kill = min(ticks.values())
+                worker.kill()
+                killed = True
+                restarted = worker.start()
+                while True:
+                    ticks = completed([worker])
+                    if len(ticks) == PARTITIONS and min(ticks.values()) > at_kill:
+                        out["consuming_again_s"] = round(time.monotonic() - restarted, 2)
+                        break
+                    if time.monotonic() - restarted > 120:
+                        raise RuntimeError("no progress 120 s after the restart:\n" + worker.tail())
+                    time.sleep(0.05)
+            if worker.process is not None and worker.process.poll() is not None:
+                raise RuntimeError("worker exited:\n" + worker.tail())
+            time.sleep(0.05)
+        ended = time.monotonic()
+    finally:
+        worker.stop()
+    out["wall_s"] = round(ended - started, 2)
+    out["processing_s"] = round(ended - (first_input or started), 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="events in the world")
+    parser.add_argument("--out", default="var/bench/stream.json")
+    args = parser.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="sg-stream-bench-"))
+    world = ensure_world(Path("var/bench"), args.events, accounts=max(args.events // 100, 500), days=8, seed=4242)
+    events = with_closing_events(world, root / "events.jsonl")
+    settings = resolve()
+    model = load(settings.model)
+    report: dict[str, Any] = {"events": args.events, "partitions": PARTITIONS}
+    started = time.perf_counter()
+    detect(events, model, settings, verdicts_out=io.BytesIO(), dead_letters=None)
+    report["detect_s"] = round(time.perf_counter() - started, 2)
+    broker = start_broker(root / "kafka", PORT, CONTROLLER_PORT)
+    try:
+        broker.create_topic("booking-events", PARTITIONS)
+        n = asyncio.run(preload(broker.bootstrap, "booking-events", events))
+        report["plain_consumer_s"] = round(asyncio.run(plain_consume(broker.bootstrap, "booking-events", n)), 2)
+        target = last_tick(events)
+        report["worker"] = run_worker(root, "one", broker, settings.model, target, kill_at=None)
+        report["restart"] = run_worker(root, "restart", broker, settings.model, target, kill_at=0.5)
+    finally:
+        broker.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    per_s = {
+        "plain_consumer": n / report["plain_consumer_s"],
+        "detect": n / report["detect_s"],
+        "worker": n / report["worker"]["processing_s"],
+    }
+    report["events_per_s"] = {k: round(v) for k, v in per_s.items()}
+    report["worker_vs_plain_consumer"] = round(per_s["worker"] / per_s["plain_consumer"], 3)
+    report["worker_vs_detect"] = round(per_s["worker"] / per_s["detect"], 3)
+    report["worker_vs_target_15k"] = round(per_s["worker"] / 15_000, 3)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print(
+        f"stream: worker {per_s['worker']:,.0f} events/s ({report['worker_vs_target_15k']:.2f}x of 15k), "
+        f"{report['worker_vs_plain_consumer']:.3f}x a plain consumer, {report['worker_vs_detect']:.2f}x detect; "
+        f"consuming again {report['restart'].get('consuming_again_s')} s after SIGKILL (target <= 15 s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
