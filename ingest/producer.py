@@ -65,7 +65,7 @@ def produce(
     ``timestamp_now`` each record carries the wall-clock send time (what end-to-end latency is
     measured from); otherwise the broker's.
     """
-    from kafka import KafkaProducer  # type: ignore[attr-defined]
+    from kafka import KafkaProducer  # type: ignore[attr-defined,unused-ignore]
 
     producer = KafkaProducer(
         bootstrap_servers=[b.strip() for b in brokers.split(",")],
