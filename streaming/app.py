@@ -283,19 +283,22 @@ class StreamShell:
         if sends or dead:
             await self._flush()
         # state of completed ticks, then progress, written behind; flushed before anything is acked
-        done: list[tuple[int, Scored]] = []
+        # (a partition revoked while this batch awaited the broker is left to its next owner)
+        done: list[tuple[int, PartitionRuntime]] = []
         for p in touched:
-            rt = self.runtimes[p]
-            items = rt.drain()
+            held = self.runtimes.get(p)
+            if held is None:
+                continue
+            items = held.drain()
             if items:
-                rt.backend.write(items)
+                held.backend.write(items)
                 self.stats.state_writes += len(items)
-                done.append((p, rt))  # type: ignore[arg-type]
+                done.append((p, held))
         if done:
             await self._flush()
-        outputs = [(p, rt.written()) for p, rt in done]  # type: ignore[attr-defined]
-        for p, _ in done:
-            rt = self.runtimes[p]
+        done = [(p, rt) for p, rt in done if self.runtimes.get(p) is rt]
+        outputs: list[tuple[int, Scored]] = [(p, rt.written()) for p, rt in done]
+        for p, rt in done:
             still = []
             for item in self.open[p]:
                 if rt.is_done(item.is_input, item.offset, item.t, item.tick):
