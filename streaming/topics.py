@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping
 
 logger = logging.getLogger(__name__)
@@ -12,10 +13,25 @@ class TopicError(RuntimeError):
     """A topic exists with another partition count than the one asked for."""
 
 
+def reachable(brokers: str, timeout_s: float = 3.0) -> bool:
+    """True when at least one bootstrap server accepts a TCP connection (a quick answer for the CLI)."""
+    for server in brokers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def ensure_topics(brokers: str, partitions: Mapping[str, int]) -> None:
     """Create each topic with its partition count (replication 1) unless it exists with that count."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import TopicAlreadyExistsError
+
+    if not reachable(brokers):
+        raise ConnectionError("no bootstrap server accepts connections")
 
     admin = KafkaAdminClient(
         bootstrap_servers=[b.strip() for b in brokers.split(",")], client_id="slotguard-admin", request_timeout_ms=15000

@@ -125,3 +125,19 @@ def test_configuration_errors_are_reported_not_raised(tmp_path: Path) -> None:
     bad.write_text("[engine]\nlateness_s = 'soon'\n")
     done = slotguard("--config", str(bad), "features")
     assert done.returncode == 2 and b"configuration error" in done.stderr and b"lateness_s" in done.stderr
+
+
+def test_produce_and_worker_say_when_no_broker_answers(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event_id": "e1"}\n')
+    for args in (("produce", str(events)), ("worker", "--state-dir", str(tmp_path / "w"))):
+        done = slotguard("--data-dir", str(tmp_path), *args[:1], "--brokers", "127.0.0.1:1", *args[1:])
+        assert done.returncode == 2, done.stderr
+        assert b"cannot reach Kafka at 127.0.0.1:1" in done.stderr
+
+
+def test_stack_status_reports_each_service_down_when_nothing_runs(tmp_path: Path) -> None:
+    done = slotguard("--data-dir", str(tmp_path), "stack", "status", "--format", "json")
+    rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert done.returncode == 1
+    assert {row["service"]: row["state"] for row in rows} == {"kafka": "down", "clickhouse": "down"}

@@ -82,14 +82,15 @@ def test_two_workers_reach_detects_verdicts_and_a_killed_one_starts_again(
         first.kill()
         at_kill = min(completed([second]).values(), default=0)
         restarted = first.start()
-        # processing again within 15 s: every partition past where it stood at the kill
-        while time.monotonic() < restarted + 15.0:
+        # processing again: every partition past where it stood at the kill (how fast is a benchmark's
+        # business, `make bench-stream`; here a generous bound only tells "stuck" from "slow")
+        while time.monotonic() < restarted + 90.0:
             ticks = completed(workers)
             if len(ticks) == PARTITIONS and min(ticks.values()) > at_kill:
                 break
             time.sleep(0.2)
         else:
-            raise AssertionError(f"no progress 15 s after the restart: {completed(workers)}\n{first.tail()}")
+            raise AssertionError(f"no progress 90 s after the restart: {completed(workers)}\n{first.tail()}")
         wait_for_tick(workers, target, timeout=300)
     finally:
         for worker in workers:  # both at once: neither takes over the other's partitions on the way out
