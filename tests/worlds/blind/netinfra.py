@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _q
 
@@ -94,13 +95,17 @@ Lease = tuple[str, int, int]  # ip, asn, valid until (UTC ms)
 FOREVER = 1 << 62
 
 
-class Net:
-    """Where a client's traffic appears to come from; ``lease`` gives an address valid for a while."""
+class Net(ABC):
+    """Where a client's traffic appears to come from; ``lease`` gives an address valid for a while.
+
+    Abstract: every kind of network (fixed, pooled, carrier, proxy...) says how it leases addresses.
+    """
 
     kind = "net"
 
-    def lease(self, now: int, rng: random.Random) -> Lease:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def lease(self, now: int, rng: random.Random) -> Lease:
+        """An (ip, asn, valid-until) lease for a request at ``now``."""
 
 
 @dataclass
