@@ -45,6 +45,7 @@ import numpy as np
 from features.config import EngineConfig
 from features.core import FeatureCore
 from features.facts import AnyFact, AnyMessage, Fact, route_key
+from features.records import Snapshot
 from features.registry import FEATURE_NAMES, vector
 from features.state import ENTITY_STATE_TYPES, AccountState, LinkState
 from ingest.contract import AnyEvent
@@ -122,6 +123,13 @@ class FeatureBatch:
 
     def __len__(self) -> int:
         return len(self.account_ids)
+
+    def snapshots(self) -> list[Snapshot]:
+        """The batch as one snapshot per account (what the history store keeps)."""
+        return [
+            Snapshot(a, s, t, tuple(v))
+            for a, s, t, v in zip(self.account_ids, self.sites, self.times, self.matrix.tolist(), strict=True)
+        ]
 
 
 class Scorer(Protocol):

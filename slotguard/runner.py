@@ -137,11 +137,7 @@ def detect(
             sink.add_flags([flag])
 
         def on_scored(batch: FeatureBatch, scores: np.ndarray) -> None:
-            rows = [
-                Snapshot(a, s, t, tuple(v))
-                for a, s, t, v in zip(batch.account_ids, batch.sites, batch.times, batch.matrix.tolist(), strict=True)
-            ]
-            sink.add_snapshots(rows, scores.tolist(), model.version, FEATURE_NAMES)
+            sink.add_snapshots(batch.snapshots(), scores.tolist(), model.version, FEATURE_NAMES)
 
     detector = Detector(model, on_flag=on_flag, on_scored=on_scored)
     engine = EmbeddedEngine.on_dicts(detector, settings.engine, pseudonymizer or settings.pseudonym_key)

@@ -46,7 +46,6 @@ from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
 from models.artifact import ModelArtifact
 from models.records import Flag, Verdict
-from storage.rows import Snapshot
 from streaming.runtime import PartitionRuntime, Scored, decode_exchange, encode_exchange
 from streaming.state import Codec, TickStore
 
@@ -336,13 +335,7 @@ class StreamShell:
                 history.add_events([ev for ev, _ in accepted], [raw.decode().rstrip("\r\n") for _, raw in accepted])
             for scored in outputs:
                 for batch, scores in scored.batches:
-                    rows = [
-                        Snapshot(a, s, t, tuple(v))
-                        for a, s, t, v in zip(
-                            batch.account_ids, batch.sites, batch.times, batch.matrix.tolist(), strict=True
-                        )
-                    ]
-                    history.add_snapshots(rows, scores.tolist(), self.model.version, FEATURE_NAMES)
+                    history.add_snapshots(batch.snapshots(), scores.tolist(), self.model.version, FEATURE_NAMES)
                 if scored.flags:
                     history.add_flags(scored.flags)
             if dead:
@@ -376,9 +369,9 @@ class StreamShell:
     def verdicts(self, partitions: Sequence[int]) -> list[Any]:
         """Every stored verdict of ``partitions`` (read from the table, as of its durable progress)."""
         out = []
-        decode = Codec.for_type(Verdict).decode
+        codec = Codec.for_type(Verdict)
         for p in partitions:
-            store: TickStore[Any] = TickStore(f"{p}.verdicts", TableBackend(self, p), Codec(lambda v: b"", decode))
+            store: TickStore[Any] = TickStore(f"{p}.verdicts", TableBackend(self, p), codec)
             raw = TableBackend(self, p).get(f"{p}.progress")
             if raw is not None:
                 store.durable_tick = msgspec.msgpack.decode(raw, type=Progress).tick
