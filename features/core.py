@@ -587,10 +587,6 @@ class FeatureCore:
         use :mod:`features.dataflow`, which orders cascades across events)."""
         self._cascade(self.account_step(ev, t, dirty) or [], t, dirty)
 
-    def apply_facts(self, facts: list[AnyFact], t: float, dirty: DirtyMarker) -> None:
-        """Fold facts into their accounts, with what follows from them, at once."""
-        self._cascade(list(facts), t, dirty)
-
     def _cascade(self, messages: list[Any], t: float, dirty: DirtyMarker) -> None:
         queue: deque[AnyMessage] = deque(messages)
         while queue:

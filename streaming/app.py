@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,6 @@ class ShellStats:
     flags: int = 0
     history_failures: int = 0
     last_batch_s: float = 0.0
-    by_partition: dict[int, int] = field(default_factory=dict)
 
 
 class StreamShell:

@@ -185,12 +185,6 @@ class TickStore(MutableMapping[str, V]):
         self.durable_tick = tick
         return items
 
-    def forget_cache(self) -> None:
-        """Drop cached values that are durable (memory back to what the backend holds)."""
-        for key in [k for k in self._cache if k not in self._changed and k not in self._sealed]:
-            del self._cache[key]
-        self._all_keys_loaded = False
-
 
 # ------------------------------------------------------------------ detector values
 def _encode_row(row: tuple[str, float, np.ndarray]) -> bytes:
