@@ -57,6 +57,7 @@ class KafkaBroker:
     port: int
     controller_port: int
     last_start_s: float | None = field(default=None, compare=False)
+    topics: set[str] = field(default_factory=set, compare=False)
 
     @property
     def bootstrap(self) -> str:
@@ -85,11 +86,26 @@ class KafkaBroker:
         return result
 
     def start(self) -> float:
-        """Start the broker (idempotent) and wait until it answers metadata; returns the seconds it took."""
+        """Start the broker (idempotent) and wait until it answers metadata and every topic created
+        through this handle has a leader for each partition again (after a crash the broker answers
+        before it has recovered its logs); returns the seconds it took."""
         began = time.monotonic()
         self._script("start")
+        if self.topics:
+            self._wait_for_leaders(sorted(self.topics))
         self.last_start_s = time.monotonic() - began
         return self.last_start_s
+
+    def _wait_for_leaders(self, topics: list[str], timeout_s: float = 60.0) -> None:
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap, client_id="slotguard-tests", request_timeout_ms=15000
+        )
+        try:
+            admin.wait_for_topics(topics, timeout_ms=int(timeout_s * 1000))
+        finally:
+            admin.close()
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after ~20 s; returns once no process of the broker is left."""
@@ -136,6 +152,7 @@ class KafkaBroker:
                 admin.wait_for_topics([name])
         finally:
             admin.close()
+        self.topics.add(name)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
