@@ -668,6 +668,8 @@ FAMILIES: dict[str, Family] = {
     )
 }
 
+#: the families of linkage with accounts that behave like holders (not mere shared infrastructure)
+LINKAGE_FAMILIES: frozenset[str] = frozenset({"shared_infrastructure", "shared_registration"})
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 #: the holding surprises (``features.core.is_holder``): more than one odd booking of one makes a holder
 HOLDER_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.absolute)

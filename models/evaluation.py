@@ -113,6 +113,15 @@ def evaluate(
     result["worst_legit_role_fpr"] = max((r["rate"] for r in legit), default=0.0)
     result["legit_fpr"] = sum(r["flagged"] for r in legit) / max(sum(r["accounts"] for r in legit), 1)
     if first_booking is not None:
+        # scalper accounts that never booked in the period (reserve accounts, watchers) have only
+        # what they share with others to show; recall among those that booked says how well the
+        # accounts that acted on slots are found
+        booked = np.array([a in first_booking for a in accounts], dtype=bool)
+        acted = y & booked
+        result["scalpers_booked"] = int(acted.sum())
+        result["recall_booked"] = int((flagged & acted).sum()) / int(acted.sum()) if acted.any() else 1.0
+        idle = y & ~booked
+        result["recall_never_booked"] = int((flagged & idle).sum()) / int(idle.sum()) if idle.any() else 1.0
         delays = []
         before = 0
         for i, account in enumerate(accounts):
@@ -153,6 +162,15 @@ def markdown(result: Mapping[str, Any], plot_name: str | None = None, title: str
         f"| average precision | {result.get('average_precision', math.nan):.4f} |",
         f"| precision of flagged | {result['precision']:.4f} |",
         f"| recall of flagged | {result['recall']:.4f} |",
+        *(
+            [
+                f"| recall among the {result['scalpers_booked']} scalper accounts that booked | "
+                f"{result['recall_booked']:.4f} |",
+                f"| recall among those that never booked | {result['recall_never_booked']:.4f} |",
+            ]
+            if "recall_booked" in result
+            else []
+        ),
         f"| best recall at precision >= {PRECISION_FLOOR:.2f} | {result.get('recall_at_precision_95', math.nan):.4f} |",
         f"| false-positive rate, all legitimate | {result['legit_fpr']:.4%} |",
         f"| worst legitimate role | {result['worst_legit_role_fpr']:.4%} |",

@@ -138,7 +138,9 @@ class PopulationRarity(BaseEstimator):
         add at most ``amplification`` times what the other families add, so they never make
         evidence on their own.
     amplification
-        How many times the other families' evidence the amplifying families can add.
+        How many times the other families' evidence an amplifying family can add: a scalar, or one
+        value per family in the order of ``family_cap`` (only the amplifying families' matter).
+        Together they add at most the largest factor times it.
     context_weight
         What the amplifying families add on their own, as a share of their evidence: enough to
         rank an account with context only above one with nothing, far from any threshold.
@@ -154,7 +156,7 @@ class PopulationRarity(BaseEstimator):
         family_cap: Any = np.inf,
         absolute: Sequence[bool] | None = None,
         amplifying: Sequence[bool] | None = None,
-        amplification: float = 1.0,
+        amplification: Any = 1.0,
         context_weight: float = 0.0,
     ) -> None:
         self.bins = bins
@@ -204,6 +206,11 @@ class PopulationRarity(BaseEstimator):
             if self.amplifying is None
             else np.asarray(self.amplifying, dtype=bool)
         )
+        self.amplification_ = np.broadcast_to(
+            np.asarray(self.amplification, dtype=np.float64), (len(self.families_),)
+        ).copy()
+        if np.any(self.amplification_ < 0):
+            raise ValueError("amplification must be non-negative")
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         if weights is not None and weights.sum() <= 0:
             raise ValueError("sample weights sum to zero: the reference would be empty")
@@ -282,7 +289,8 @@ class PopulationRarity(BaseEstimator):
 
     def combine(self, family: np.ndarray, counted: np.ndarray | None = None) -> np.ndarray:
         """Scores from per-family evidence (rows x families): the evidence of the families that
-        make it, plus the amplifying families' up to ``amplification`` times that.
+        make it, plus each amplifying family's up to its ``amplification`` times that (in all at
+        most the largest factor times it), plus ``context_weight`` of what amplification left over.
 
         ``counted`` (a boolean mask over families) leaves families out, e.g. the context a seller
         operating a buyer's account brings.
@@ -290,10 +298,15 @@ class PopulationRarity(BaseEstimator):
         family = np.atleast_2d(family)
         if counted is not None:
             family = family * counted
-        own = family[:, ~self.amplifying_].sum(axis=1)
-        amplifying = family[:, self.amplifying_].sum(axis=1)
-        amplified = np.minimum(amplifying, self.amplification * own)
-        return own + amplified + self.context_weight * (amplifying - amplified)
+        amplifying_mask = self.amplifying_
+        own = family[:, ~amplifying_mask].sum(axis=1)
+        amplifying = family[:, amplifying_mask]
+        factors = self.amplification_[amplifying_mask]
+        if factors.size == 0:
+            return own
+        per_family = np.minimum(amplifying, factors[None, :] * own[:, None])
+        amplified = np.minimum(per_family.sum(axis=1), float(factors.max()) * own)
+        return own + amplified + self.context_weight * (amplifying.sum(axis=1) - amplified)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Suspicion of each row, in decades of rarity: higher is more suspicious."""

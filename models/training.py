@@ -28,7 +28,7 @@ import numpy as np
 
 from features.config import EngineConfig
 from features.engine import EmbeddedEngine, FeatureBatch
-from features.registry import FAMILIES, FEATURE_NAMES, FEATURES, feature_set_hash
+from features.registry import FAMILIES, FEATURE_NAMES, FEATURES, LINKAGE_FAMILIES, feature_set_hash
 from ingest.deadletter import DeadLetter
 from ingest.reader import EventReader, open_source
 from models.artifact import ModelArtifact, base_metadata
@@ -54,6 +54,9 @@ class TrainingOptions:
     ambiguous_cap: float = 2.0
     #: ambiguous families (context; polling) add at most this many times the other families' evidence ...
     amplification: float = 0.5
+    #: ... except linkage with accounts that behave like holders (shared devices, registrations),
+    #: which may double it: one act plus membership of a holding ring is two behaviours
+    linkage_amplification: float = 1.0
     #: ... and this share of the rest, to rank context above nothing (far below any threshold)
     context_weight: float = 0.1
     #: the threshold is at least this above what one family can reach alone
@@ -127,7 +130,9 @@ def new_estimator(options: TrainingOptions) -> PopulationRarity:
         family_cap=[options.ambiguous_cap if FAMILIES[name].ambiguous else options.family_cap for name in families],
         absolute=[f.absolute for f in FEATURES],
         amplifying=[FAMILIES[name].ambiguous for name in families],
-        amplification=options.amplification,
+        amplification=[
+            options.linkage_amplification if name in LINKAGE_FAMILIES else options.amplification for name in families
+        ],
         context_weight=options.context_weight,
     )
 

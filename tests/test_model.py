@@ -23,7 +23,15 @@ from models.records import RESALE_BUYER, SCALPING
 from models.training import TrainingOptions, calibrate_by_role, calibrate_threshold, new_estimator
 
 
-@pytest.mark.parametrize("estimator", [PopulationRarity(), PopulationRarity(family_cap=2.0, extrapolation=0.5)])
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        PopulationRarity(),
+        PopulationRarity(family_cap=2.0, extrapolation=0.5),
+        PopulationRarity(amplification=0.5, context_weight=0.1),
+    ],
+    ids=["defaults", "capped", "amplification"],
+)
 def test_estimators_pass_sklearn_checks(estimator: PopulationRarity) -> None:
     """Every applicable check of scikit-learn's suite (the array-API ones need a library we do not ship)."""
     results = check_estimator(estimator, on_skip=None, on_fail=None)
@@ -85,6 +93,28 @@ def test_a_family_counts_once_capped_and_families_add_up() -> None:
     assert est.score_samples(row)[0] == pytest.approx(2.5)  # two views of one behaviour, capped
     both = np.array([[30.0, 0.0, 30.0, 0.0]])
     assert est.score_samples(both)[0] == pytest.approx(2.5 + min(est.feature_rarity(both)[0, 2], 10.0))
+
+
+def test_amplifying_families_add_at_most_their_factor_times_the_own_evidence() -> None:
+    """Context alone is (almost) nothing; with own evidence each amplifying family adds up to its
+    factor times it, and all of them together up to the largest factor times it."""
+    X = _population()
+    est = PopulationRarity(
+        bins=_BINS,
+        families=["own", "polling", "linkage", "linkage"],
+        family_cap=2.0,
+        amplifying=[False, True, True],
+        amplification=[0.0, 0.5, 1.0],
+        context_weight=0.1,
+    ).fit(X)
+    family = np.array([[0.0, 2.0, 2.0], [1.0, 2.0, 0.0], [1.0, 0.0, 2.0], [1.0, 2.0, 2.0]])
+    scores = est.combine(family)
+    assert scores[0] == pytest.approx(0.1 * 4.0)  # context only: a tenth of it
+    assert scores[1] == pytest.approx(1.0 + 0.5 + 0.1 * 1.5)  # polling: half the own evidence
+    assert scores[2] == pytest.approx(1.0 + 1.0 + 0.1 * 1.0)  # linkage with holders: as much again
+    assert scores[3] == pytest.approx(1.0 + 1.0 + 0.1 * 3.0)  # together: no more than the largest factor
+    with pytest.raises(ValueError, match="non-negative"):
+        PopulationRarity(amplification=-1.0).fit(X)
 
 
 def test_a_reference_is_the_population_it_is_given() -> None:

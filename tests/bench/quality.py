@@ -119,9 +119,11 @@ def world_quality(spec: WorldSpec, root: Path, model: Path | None) -> dict[str, 
     detect(events, load(model or settings.model), settings, verdicts_out=out, dead_letters=None)
     verdicts = [msgspec.json.decode(line) for line in out.getvalue().splitlines()]
     labels = read_labels(world / "labels.jsonl")
-    ours = evaluate(verdicts, labels, first_bookings(events))
+    booked = first_bookings(events)
+    ours = evaluate(verdicts, labels, booked)
     plain = evaluate(baseline_verdicts(events), labels)
     return {
+        "_first_bookings": booked,
         "world": spec.name,
         "generator": spec.generator,
         "kind": spec.kind,
@@ -137,11 +139,13 @@ def world_quality(spec: WorldSpec, root: Path, model: Path | None) -> dict[str, 
 def _pool(rows: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     verdicts: list[dict[str, Any]] = []
     labels: dict[str, Label] = {}
+    booked: dict[str, float] = {}
     for row in rows:
         if keep(row):
             verdicts += row["_verdicts"]
             labels.update(row["_labels"].by_account)
-    return evaluate(verdicts, LabelSet(labels)) if labels else {}
+            booked.update(row["_first_bookings"])
+    return evaluate(verdicts, LabelSet(labels), booked) if labels else {}
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,9 +168,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "min_world_average_precision": min(ap_ours, default=None),
             "precision": pooled.get("precision"),
             "recall": pooled.get("recall"),
+            "recall_booked": pooled.get("recall_booked"),
+            "scalpers_booked": pooled.get("scalpers_booked"),
+            "scalpers": pooled.get("scalpers"),
             "recall_at_precision_95": pooled.get("recall_at_precision_95"),
             "hardest_average_precision": hardest.get("average_precision"),
             "hardest_recall": hardest.get("recall"),
+            "hardest_recall_booked": hardest.get("recall_booked"),
             "worst_legit_role": max(
                 ((k, v["rate"]) for k, v in legit_roles.items() if k != "buyer"), key=lambda kv: kv[1], default=None
             ),
@@ -287,8 +295,14 @@ def main(argv: list[str] | None = None) -> int:
             ("worst world AP", _fmt(s["min_world_average_precision"]), ""),
             ("precision", _fmt(s["precision"]), ">= 0.95"),
             ("recall", _fmt(s["recall"]), ">= 0.90"),
+            (
+                f"  among the {s['scalpers_booked']} of {s['scalpers']} that booked",
+                _fmt(s["recall_booked"]),
+                "",
+            ),
             ("hardest AP", _fmt(s["hardest_average_precision"]), ">= 0.90"),
             ("hardest recall", _fmt(s["hardest_recall"]), ">= 0.80"),
+            ("  among those that booked", _fmt(s["hardest_recall_booked"]), ""),
             ("worst legit role", _fmt(s["worst_legit_role"]), "<= 0.5%"),
             ("buyers flagged", _fmt(s["buyer_fpr"], ".2%"), "<= 1%"),
             ("associations / lawyers flagged", str(s["never_flagged_roles_flagged"]), "0"),
