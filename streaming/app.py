@@ -36,6 +36,7 @@ from typing import Any
 import faust
 import msgspec
 from faust.streams import _current_event
+from faust.types import TP
 from kafka.partitioner.default import murmur2
 
 from features.config import EngineConfig
@@ -46,7 +47,8 @@ from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
 from models.artifact import ModelArtifact
 from models.records import Flag, Verdict
-from streaming.runtime import PartitionRuntime, Scored, decode_exchange, encode_exchange
+from streaming.consumer import install
+from streaming.runtime import PartitionRuntime, Scored, pack_exchange, unpack_exchange
 from streaming.state import Codec, TickStore
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,9 @@ class WorkerConfig:
     max_pending: int = 200_000
     #: a JSON file rewritten every second with each partition's progress (for scripts and tests)
     status_file: Path | None = None
+    #: consume the input and exchange topics a fetch at a time (``streaming.consumer``), not
+    #: through Faust's per-message streams
+    batching: bool = True
 
     @property
     def exchange_topic(self) -> str:
@@ -121,7 +126,7 @@ class TableBackend:
 class _Open:
     """A consumed message not yet done (acked once its effect is durable)."""
 
-    event: Any
+    message: Any
     is_input: bool
     offset: int
     t: float
@@ -172,6 +177,7 @@ class StreamShell:
         self.runtimes: dict[int, PartitionRuntime] = {}
         self.open: dict[int, list[_Open]] = {}
         self._last_event: dict[int, Any] = {}
+        self._input_paused: set[Any] = set()
         self.stats = ShellStats()
         self._history_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         self._lock = asyncio.Lock()
@@ -210,6 +216,7 @@ class StreamShell:
             self.runtimes.pop(p, None)
             self.open.pop(p, None)
             self._last_event.pop(p, None)
+        self._input_paused = {tp for tp in self._input_paused if tp.partition not in partitions}
         if partitions:
             logger.info("partitions %s revoked", sorted(partitions))
 
@@ -218,22 +225,37 @@ class StreamShell:
         """Input events read but not yet applied, over this worker's partitions."""
         return sum(rt.partition.pending_events for rt in self.runtimes.values())
 
-    async def process(self, events: Sequence[Any]) -> None:
-        """One batch from either topic, whole: the two agents never interleave inside a batch."""
+    async def process(self, messages: Sequence[Any]) -> None:
+        """One batch of consumed messages of either topic, whole (batches never interleave)."""
         async with self._lock:
-            await self._process(events)
+            await self._process(messages)
 
-    async def _process(self, events: Sequence[Any]) -> None:
+    async def process_fetched(self, messages: Sequence[Any]) -> None:
+        """One fetch from the batching consumer; input partitions pause while the input read ahead
+        of the ticks exceeds ``max_pending`` (the exchange topic keeps flowing, so ticks go on)."""
+        await self.process(messages)
+        consumer = self.app.consumer
+        pending = self.pending_input()
+        if not self._input_paused and pending > self.config.max_pending:
+            self._input_paused = {TP(self.config.events_topic, p) for p in self.runtimes}
+            consumer.pause_partitions(self._input_paused)
+        elif self._input_paused and pending <= self.config.max_pending // 2:
+            consumer.resume_partitions(self._input_paused)
+            self._input_paused = set()
+
+    def _ack(self, message: Any) -> None:
+        """Mark a consumed message done: Faust commits offsets up to the acked ones."""
+        self.app.consumer.ack(message)
+
+    async def _process(self, messages: Sequence[Any]) -> None:
         started = time.perf_counter()
         cfg = self.config
         touched: dict[int, None] = {}
         dead: list[tuple[Any, DeadLetter]] = []
         accepted: list[tuple[Any, bytes]] = []
-        for event in events:
-            message = event.message
-            message.incref()  # take_events acks what it yields: ours is the last reference
+        for message in messages:
             p = message.partition
-            self._last_event[p] = event
+            self._last_event[p] = _Source(message)
             rt = self.runtime(p)
             touched[p] = None
             raw = message.value
@@ -242,40 +264,48 @@ class StreamShell:
                 try:
                     ev = decode(raw)
                 except ContractError as exc:
-                    dead.append((event, _dead_letter(message, str(exc))))
+                    dead.append((message, _dead_letter(message, str(exc))))
                     continue
                 if rt.offer(ev, message.offset):
-                    self.open[p].append(_Open(event, True, message.offset, ev.ts.timestamp(), 0))
+                    self.open[p].append(_Open(message, True, message.offset, ev.ts.timestamp(), 0))
                     accepted.append((ev, raw))
                 else:
-                    event.ack()  # a duplicate, or applied before a restart
+                    self._ack(message)  # a duplicate, or applied before a restart
             else:
                 self.stats.exchange_messages += 1
                 try:
-                    exchanged = decode_exchange(raw)
-                except (ValueError, TypeError) as exc:
+                    exchanged = unpack_exchange(raw)
+                except (ValueError, TypeError, msgspec.MsgspecError) as exc:
                     logger.error("undecodable exchange message at %s/%d: %s", message.topic, message.offset, exc)
-                    event.ack()
+                    self._ack(message)
                     continue
-                rt.deliver(exchanged)
-                self.open[p].append(_Open(event, False, message.offset, 0.0, exchanged.tick))
+                for one in exchanged:
+                    rt.deliver(one)
+                # done once the latest tick it carries is durable
+                latest = max(one.tick for one in exchanged)
+                self.open[p].append(_Open(message, False, message.offset, 0.0, latest))
         # step every partition touched; what they send goes to Kafka (where a partition's next owner
         # reads it after a rebalance or crash) and, for partitions this worker holds, straight to
         # them too (the copy read later from Kafka is dropped as already seen)
-        sends = []
+        outgoing: dict[int, list[Any]] = {}
         runtimes = self.runtimes
         queue = list(touched)
         while queue:
             p = queue.pop()
             for dest, out in runtimes[p].step():
-                sends.append(self._exchange.send_soon(partition=dest, key=None, value=encode_exchange(out)))
+                outgoing.setdefault(dest, []).append(out)
                 local = runtimes.get(dest)
                 if local is not None:
                     local.deliver(out)
                     if dest not in touched:
                         touched[dest] = None
                     queue.append(dest)
-        self.stats.sent += len(sends)
+        sends = [
+            self._exchange.send_soon(partition=dest, key=None, value=packed)
+            for dest, messages in outgoing.items()
+            for packed in pack_exchange(messages)
+        ]
+        self.stats.sent += sum(len(m) for m in outgoing.values())
         for _event, letter in dead:
             self._dead.send_soon(key=None, value=json.dumps(_letter_json(letter)).encode())
         if sends or dead:
@@ -300,12 +330,12 @@ class StreamShell:
             still = []
             for item in self.open[p]:
                 if rt.is_done(item.is_input, item.offset, item.t, item.tick):
-                    item.event.ack()
+                    self._ack(item.message)
                 else:
                     still.append(item)
             self.open[p] = still
-        for event, _ in dead:
-            event.ack()
+        for message, _ in dead:
+            self._ack(message)
         self.stats.dead_letters += len(dead)
         for _, scored in outputs:
             for flag in scored.flags:
@@ -378,6 +408,14 @@ class StreamShell:
         return out
 
 
+class _Source:
+    """Stands for the event being processed in Faust's context variable: tables take the changelog
+    partition (and the topic they check) from its ``message``."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 class _PartitionContext:
     def __init__(self, event: Any) -> None:
         self.event = event
@@ -388,6 +426,15 @@ class _PartitionContext:
 
     def __exit__(self, *exc: object) -> None:
         _current_event.reset(self.token)
+
+
+def _held(events: Sequence[Any]) -> list[Any]:
+    """The messages of events from ``take_events``, each with a reference of ours: the stream acks
+    what it yields, and the shell acks them itself once their effect is durable."""
+    messages = [event.message for event in events]
+    for message in messages:
+        message.incref()
+    return messages
 
 
 def _dead_letter(message: Any, reason: str) -> DeadLetter:
@@ -464,18 +511,24 @@ def build_app(
             stats.dead_letters, stats.flags, ticks,
         )  # fmt: skip
 
-    # two agents, so that the dataflow's rounds never wait behind a backlog of input
+    # The agents declare what the worker consumes (Faust subscribes to their topics and assigns
+    # partitions by them). With the batching consumer installed (the default) the shell receives
+    # the messages of both topics a fetch at a time and the agents stay idle; without it they feed
+    # the shell through Faust's streams (slower: a Faust event per message).
     @app.agent(events, name="slotguard-input")
     async def read_input(stream: Any) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.input_within_s):
             while shell.pending_input() > config.max_pending:
                 await asyncio.sleep(0.005)  # read ahead of the ticks at most this far
-            await shell.process(batch)
+            await shell.process(_held(batch))
 
     @app.agent(shell.exchange_topic, name="slotguard-exchange")
     async def read_exchange(stream: Any) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
-            await shell.process(batch)
+            await shell.process(_held(batch))
+
+    if config.batching:
+        install(app, frozenset({config.events_topic, config.exchange_topic}), shell.process_fetched)
 
     def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[Any] = kwargs.get("revoked", args[0] if args else set())

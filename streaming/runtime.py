@@ -8,7 +8,7 @@ returns; everything here is plain Python, so it is tested without a broker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,28 @@ def decode_exchange(raw: bytes) -> Envelope | Barrier:
     if raw[:1] == b"B":
         return _barrier_decoder.decode(raw[1:])
     raise ValueError(f"not an exchange message: {raw[:16]!r}")
+
+
+#: most dataflow messages packed into one Kafka message (about 200 bytes each: far below the
+#: broker's 1 MB message limit)
+PACK_LIMIT = 2000
+_pack_decoder = msgspec.msgpack.Decoder(list[bytes])
+
+
+def pack_exchange(messages: Sequence[Envelope | Barrier]) -> list[bytes]:
+    """Messages for one partition packed into as few Kafka messages as the size limit allows (a
+    Kafka message costs the worker far more than a dataflow message: pack them)."""
+    return [
+        b"P" + _exchange_encoder.encode([encode_exchange(m) for m in messages[i : i + PACK_LIMIT]])
+        for i in range(0, len(messages), PACK_LIMIT)
+    ]
+
+
+def unpack_exchange(raw: bytes) -> list[Envelope | Barrier]:
+    """The dataflow messages of one exchange-topic message (packed, or a single one)."""
+    if raw[:1] == b"P":
+        return [decode_exchange(part) for part in _pack_decoder.decode(raw[1:])]
+    return [decode_exchange(raw)]
 
 
 @dataclass
