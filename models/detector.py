@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 
+import msgspec
 import numpy as np
 
 from features.engine import FeatureBatch
@@ -42,6 +43,12 @@ logger = logging.getLogger(__name__)
 
 FlagHandler = Callable[[Flag], None]
 SnapshotHandler = Callable[[FeatureBatch, np.ndarray], None]
+VerdictHandler = Callable[[Verdict], None]
+
+
+def _summary(verdict: Verdict) -> tuple[float, bool, str | None, int, int]:
+    """What makes a verdict worth writing again when it changes."""
+    return verdict.score, verdict.flagged, verdict.category, len(verdict.buyers), len(verdict.reasons)
 
 
 def _time(t: float) -> datetime:
@@ -163,6 +170,7 @@ class Detector:
         on_flag: FlagHandler | None = None,
         on_scored: SnapshotHandler | None = None,
         references: SiteReferences | None = None,
+        on_verdict: VerdictHandler | None = None,
     ) -> None:
         self.model = model
         self.estimator: PopulationRarity = model.estimator
@@ -170,6 +178,8 @@ class Detector:
         self.verdicts: MutableMapping[str, Verdict] = {} if verdicts is None else verdicts
         self.on_flag = on_flag
         self.on_scored = on_scored
+        #: called with a copy of each verdict that is new or changed (score, flag, category, buyers)
+        self.on_verdict = on_verdict
         self.references = references or SiteReferences(self.estimator, model.prior_weight, model.reference_refresh_s)
         self.flags_raised = 0
         self.flags_withdrawn = 0
@@ -232,6 +242,7 @@ class Detector:
         at = _time(batch.times[i])
         verdicts = self.verdicts
         verdict = verdicts.get(account_id)
+        before = None if verdict is None else _summary(verdict)
         mode_changed = verdict is not None and (
             verdict.presumed_buyer != presumed_buyer or (verdict.category == RESALE_BUYER) != bought
         )
@@ -266,6 +277,10 @@ class Detector:
         if verdict.flagged:
             facts += self._tell_buyers(verdict, st, batch.times[i])
         verdicts[account_id] = verdict
+        if self.on_verdict is not None and _summary(verdict) != before:
+            self.on_verdict(
+                msgspec.structs.replace(verdict, reasons=list(verdict.reasons), buyers=list(verdict.buyers))
+            )
         return score, verdict.flagged
 
     def _note(self, tables: RarityTables) -> Callable[[int, float], str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.backends import Backend
+from storage.errors import StoreQueryError
 from storage.sql import lit, render
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,17 @@ def _run(backend: Backend, statement: str, database: str) -> None:
         "SELECT name FROM system.columns "
         f"WHERE database = {lit(database)} AND table = {lit(table)} AND name = {lit(match.group('column'))}"
     )
-    if not exists:
+    if exists:
+        return
+    try:
         backend.command(re.sub(r"\s+IF\s+NOT\s+EXISTS", "", statement, count=1, flags=re.IGNORECASE))
+    except StoreQueryError:
+        # another process opening the store at the same moment may have added it since the check
+        if not backend.query(
+            "SELECT name FROM system.columns "
+            f"WHERE database = {lit(database)} AND table = {lit(table)} AND name = {lit(match.group('column'))}"
+        ):
+            raise
 
 
 def database_exists(backend: Backend, database: str) -> bool:

@@ -252,6 +252,15 @@ class HistoryWriter:
         self._check_open()
         self._flush([t for t in TABLES if self._buffers[t].rows], blocking=True)
 
+    def flush_due(self) -> None:
+        """Write what is buffered if the flush interval has passed and the backoff allows, with one
+        attempt and no sleep: for a caller whose input went quiet while the store was down (rows
+        otherwise wait for the next ``add_*``)."""
+        self._check_open()
+        now = self._clock()
+        if now >= self._next_attempt and now - self._last_flush >= self.flush_interval_s:
+            self._flush([t for t in TABLES if self._buffers[t].rows], blocking=False)
+
     def close(self) -> WriteReport:
         """Flush (with retries) and report rows written and rows that could not be written."""
         if self._closed is not None:

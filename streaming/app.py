@@ -5,19 +5,23 @@ the same worker):
 
 - ``booking-events``: input, keyed by account (``slot_released`` by slot), contract JSON;
 - ``<app>-exchange``: the dataflow's messages between partitions (work for entities, facts
-  for accounts, barriers), sent to the partition that owns their key;
-- ``slotguard-flags``: new flags, keyed by account, JSON, once their tick is durable;
+  for accounts, barriers), sent to the partition that owns their key, packed many to a message;
+- ``slotguard-flags``: new flags, keyed by account, JSON;
 - ``booking-events-dead-letter``: rejected input with the reason and the raw message;
+- ``<app>-history`` (with a history store): what each completed tick scored, for the history
+  sink (``streaming.sink``), which writes it with the events and dead letters to the store;
 - one Faust table (``<app>-state``): every partition's state, written behind once per batch.
 
-One agent reads both input topics in batches (``take_events``). Each message of a batch goes to
-its partition's :class:`~streaming.runtime.PartitionRuntime`; the runtimes step; what they send
-goes out and is flushed; then the state sealed at completed ticks is written to the table with
-each partition's progress, flushed; only then are the consumed messages that are done acked (an
-extra reference keeps ``take_events`` from acking them early), so committed offsets never pass
-anything whose effect is not durable. After a crash a partition starts from its stored progress
-and reads again from the committed offsets: what it applied already is recognised and skipped,
-what it sends again is dropped by the receivers (see ``features.dataflow``).
+The input and exchange topics reach the shell a fetch at a time (``streaming.consumer``). Each
+message goes to its partition's :class:`~streaming.runtime.PartitionRuntime`; the runtimes step;
+what they send goes out and is flushed; what the ticks completed since produced (flags, history)
+goes out and is flushed; then the state sealed at those ticks is written to the table with each
+partition's progress, flushed; only then are the consumed messages that are done acked, so
+committed offsets never pass anything whose effect is not durable, and no output is lost (a crash
+before the state write recomputes the ticks and sends their output again: consumers dedupe by
+key). After a crash a partition starts from its stored progress and reads again from the committed
+offsets: what it applied already is recognised and skipped, what it sends again is dropped by the
+receivers (see ``features.dataflow``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,6 @@ from kafka.partitioner.default import murmur2
 
 from features.config import EngineConfig
 from features.dataflow import Progress
-from features.registry import FEATURE_NAMES
 from ingest.contract import ContractError, decode
 from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
@@ -49,6 +51,7 @@ from models.artifact import ModelArtifact
 from models.records import Flag, Verdict
 from streaming.consumer import install
 from streaming.runtime import PartitionRuntime, Scored, pack_exchange, unpack_exchange
+from streaming.sink import HistoryBatch, encode_history
 from streaming.state import Codec, TickStore
 
 logger = logging.getLogger(__name__)
@@ -79,10 +82,18 @@ class WorkerConfig:
     #: through Faust's per-message streams
     batching: bool = True
 
+    #: send what each tick scored to the history topic (``--store``: the history sink writes it)
+    history: bool = False
+
     @property
     def exchange_topic(self) -> str:
         """The dataflow's internal topic, scoped by the app id (two apps never read each other's)."""
         return f"{self.app_id}-exchange"
+
+    @property
+    def history_topic(self) -> str:
+        """What each completed tick scored, for the history sink (scoped by the app id)."""
+        return f"{self.app_id}-history"
 
     web_port: int | None = None
 
@@ -144,7 +155,6 @@ class ShellStats:
     sent: int = 0
     state_writes: int = 0
     flags: int = 0
-    history_failures: int = 0
     last_batch_s: float = 0.0
 
 
@@ -158,7 +168,6 @@ class StreamShell:
         model: ModelArtifact,
         engine: EngineConfig,
         pseudonym_key: str,
-        history: Any = None,
     ) -> None:
         self.app = app
         self.config = config
@@ -166,7 +175,8 @@ class StreamShell:
         self.engine = engine
         self.pseudonymizer = Pseudonymizer(pseudonym_key)
         self.route = kafka_route(config.partitions)
-        self.history = history
+        #: the history sink running beside the worker, if any (its status goes in the status file)
+        self.sink: Any = None
         self.table = app.Table(
             "state",
             default=None,
@@ -179,7 +189,6 @@ class StreamShell:
         self._last_event: dict[int, Any] = {}
         self._input_paused: set[Any] = set()
         self.stats = ShellStats()
-        self._history_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
         self._lock = asyncio.Lock()
         self.reports = 0
         self.exchange_topic = self._exchange = app.topic(
@@ -187,6 +196,11 @@ class StreamShell:
         )
         self._flags = app.topic(config.flags_topic, key_serializer="raw", value_serializer="raw")
         self._dead = app.topic(config.dead_letter_topic, key_serializer="raw", value_serializer="raw")
+        self._history = (
+            app.topic(config.history_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
+            if config.history
+            else None
+        )
 
     # -------------------------------------------------------------- partitions
     def in_partition(self, partition: int) -> _PartitionContext:
@@ -310,23 +324,32 @@ class StreamShell:
             self._dead.send_soon(key=None, value=json.dumps(_letter_json(letter)).encode())
         if sends or dead:
             await self._flush()
-        # state of completed ticks, then progress, written behind; flushed before anything is acked
-        # (a partition revoked while this batch awaited the broker is left to its next owner)
-        done: list[tuple[int, PartitionRuntime]] = []
+        # what completed ticks produced goes out first: flags, and for the history sink the tick's
+        # snapshots, changed verdicts and flags (at least once: a crash before the state below is
+        # written recomputes and resends them; consumers and the store are idempotent by key)
+        sealed: list[tuple[int, PartitionRuntime, list[tuple[str, bytes]]]] = []
         for p in touched:
             held = self.runtimes.get(p)
             if held is None:
                 continue
             items = held.drain()
             if items:
-                held.backend.write(items)
-                self.stats.state_writes += len(items)
-                done.append((p, held))
-        if done:
+                sealed.append((p, held, items))
+        for _, held, _ in sealed:
+            self._send_outputs(held.ready)
+        if sealed:
             await self._flush()
-        done = [(p, rt) for p, rt in done if self.runtimes.get(p) is rt]
-        outputs: list[tuple[int, Scored]] = [(p, rt.written()) for p, rt in done]
+        # then the state of those ticks and the progress, written behind; flushed before anything is
+        # acked (a partition revoked while this batch awaited the broker is left to its next owner)
+        sealed = [(p, held, items) for p, held, items in sealed if self.runtimes.get(p) is held]
+        for _, held, items in sealed:
+            held.backend.write(items)
+            self.stats.state_writes += len(items)
+        if sealed:
+            await self._flush()
+        done = [(p, rt) for p, rt, _ in sealed if self.runtimes.get(p) is rt]
         for p, rt in done:
+            rt.written()
             still = []
             for item in self.open[p]:
                 if rt.is_done(item.is_input, item.offset, item.t, item.tick):
@@ -337,14 +360,6 @@ class StreamShell:
         for message, _ in dead:
             self._ack(message)
         self.stats.dead_letters += len(dead)
-        for _, scored in outputs:
-            for flag in scored.flags:
-                self._flags.send_soon(key=flag.account_id.encode(), value=json.dumps(_flag_json(flag)).encode())
-            self.stats.flags += len(scored.flags)
-        if self.history is not None and (accepted or outputs or dead):
-            await asyncio.get_running_loop().run_in_executor(
-                self._history_pool, self._write_history, accepted, [s for _, s in outputs], [d for _, d in dead]
-            )
         self.stats.batches += 1
         self.stats.last_batch_s = time.perf_counter() - started
 
@@ -356,22 +371,22 @@ class StreamShell:
             await producer.buffer.flush()
         await producer.flush()
 
-    def _write_history(self, accepted: list[tuple[Any, bytes]], outputs: list[Scored], dead: list[DeadLetter]) -> None:
-        """History rows of a batch (in the history thread: a slow store never stalls the stream)."""
-        history = self.history
-        try:
-            if accepted:
-                history.add_events([ev for ev, _ in accepted], [raw.decode().rstrip("\r\n") for _, raw in accepted])
-            for scored in outputs:
-                for batch, scores in scored.batches:
-                    history.add_snapshots(batch.snapshots(), scores.tolist(), self.model.version, FEATURE_NAMES)
-                if scored.flags:
-                    history.add_flags(scored.flags)
-            if dead:
-                history.add_dead_letters(dead)
-        except Exception:  # the writer retries and reports; the stream goes on
-            self.stats.history_failures += 1
-            logger.exception("history write failed")
+    def _send_outputs(self, scored: Scored) -> None:
+        """A sealed tick's new flags to the flags topic and, when the worker keeps a history, what
+        the tick scored to the history topic (the sink writes it to the store)."""
+        for flag in scored.flags:
+            self._flags.send_soon(key=flag.account_id.encode(), value=json.dumps(_flag_json(flag)).encode())
+        self.stats.flags += len(scored.flags)
+        if self._history is None:
+            return
+        snapshots: list[Any] = []
+        scores: list[float] = []
+        for batch, batch_scores in scored.batches:
+            snapshots += batch.snapshots()
+            scores += batch_scores.tolist()
+        if snapshots or scored.verdicts or scored.flags:
+            value = encode_history(HistoryBatch(self.model.version, snapshots, scores, scored.verdicts, scored.flags))
+            self._history.send_soon(key=None, value=value)
 
     def status(self) -> dict[str, Any]:
         """Where each partition this worker holds stands, and what the worker did (for ``--status-file``)."""
@@ -391,7 +406,7 @@ class StreamShell:
             "exchange_messages": stats.exchange_messages,
             "dead_letters": stats.dead_letters,
             "flags": stats.flags,
-            "history_failures": stats.history_failures,
+            "history": None if self.sink is None else self.sink.status(),
             "at": time.time(),
         }
 
@@ -465,7 +480,6 @@ def build_app(
     model: ModelArtifact,
     engine: EngineConfig,
     pseudonym_key: str,
-    history: Any = None,
 ) -> tuple[faust.App, StreamShell]:
     """The Faust app and its shell, wired; ``app.main()`` or a worker runs it."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -491,7 +505,7 @@ def build_app(
         web_bind="127.0.0.1",
         table_standby_replicas=0,
     )
-    shell = StreamShell(app, config, model, engine, pseudonym_key, history)
+    shell = StreamShell(app, config, model, engine, pseudonym_key)
     events = app.topic(config.events_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
 
     @app.timer(1.0)

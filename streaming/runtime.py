@@ -79,6 +79,8 @@ class Scored:
 
     batches: list[tuple[FeatureBatch, np.ndarray]] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
+    #: verdicts that changed (copies, as of the change), for the history
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 class PartitionRuntime:
@@ -121,6 +123,7 @@ class PartitionRuntime:
             on_flag=self.pending.flags.append,
             on_scored=lambda batch, scores: self.pending.batches.append((batch, scores)),
             references=references,
+            on_verdict=self.pending.verdicts.append,
         )
         self.partition = Partition(index, partitions, core, self.detector, config, route)
         self.partition.on_complete = self._sealed
@@ -155,8 +158,10 @@ class PartitionRuntime:
         self._sealed_progress = self.partition.progress()
         self.ready.batches += self.pending.batches
         self.ready.flags += self.pending.flags
+        self.ready.verdicts += self.pending.verdicts
         self.pending.batches.clear()
         self.pending.flags.clear()
+        self.pending.verdicts.clear()
 
     def drain(self) -> list[tuple[str, bytes]]:
         """Everything sealed since the last drain, with the progress, as backend writes."""

@@ -19,7 +19,7 @@ from models.artifact import METADATA_FILE, ModelArtifact, ModelError, base_metad
 from models.detector import Detector, SiteReferences, reference_weight
 from models.explain import buyer_reasons, explain, seller_note
 from models.population import PopulationRarity, Reference
-from models.records import RESALE_BUYER, SCALPING
+from models.records import RESALE_BUYER, SCALPING, Verdict
 from models.training import TrainingOptions, calibrate_by_role, calibrate_threshold, new_estimator
 
 
@@ -241,6 +241,21 @@ def test_an_account_with_several_kinds_of_evidence_is_flagged_with_reasons() -> 
     assert bot.flagged_at == datetime.fromtimestamp(1000.0, UTC)
     assert not person.flagged and person.category is None and person.score == 0.0
     assert facts == [] and detector.flags_raised == 1
+
+
+def test_changed_verdicts_are_reported_once_per_change_as_copies() -> None:
+    """The worker's history writes verdicts as they change: new, higher, flagged; not a rescoring
+    that changed nothing."""
+    changed: list[Verdict] = []
+    detector = Detector(_model(), on_verdict=changed.append)
+    person = AccountState(site="93-bobigny", bookings=1, attended=1)
+    detector(_batch({"bot": _bot(), "person": person}))
+    assert sorted(v.account_id for v in changed) == ["bot", "person"]
+    bot = next(v for v in changed if v.account_id == "bot")
+    assert bot.flagged and bot.category == SCALPING and bot is not detector.verdicts["bot"]
+    changed.clear()
+    detector(_batch({"bot": _bot(), "person": person}, t=2000.0))
+    assert changed == []
 
 
 def test_one_behaviour_alone_never_crosses_the_threshold() -> None:

@@ -22,8 +22,11 @@ verdicts equal `slotguard detect`'s, whatever the number of workers, across cras
 state is written once per batch (RocksDB locally, a changelog topic in Kafka) with each
 partition's progress, and offsets commit only after it.
 
-With --store, events, feature snapshots, flags and dead letters also go to the history store
-(a ClickHouse server in production; rows are retried while it is away).
+With --store, a history sink runs beside the worker: it reads the events, the dead letters and
+what each tick scored (snapshots, changed verdicts, flags: topic APP_ID-history) in its own
+consumer group and writes them to the history store (a ClickHouse server in production),
+committing its offsets only once they are written: while the store is away it retries and
+holds back, and nothing is lost, across restarts too.
 
 examples:
   slotguard stack up
@@ -69,11 +72,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         batch_size=args.batch_size,
         batch_within_s=args.batch_ms / 1000.0,
         status_file=Path(args.status_file) if args.status_file else None,
+        history=bool(settings.store),
     )
     try:
         topics = {
             name: config.partitions
             for name in (config.events_topic, config.exchange_topic, config.flags_topic, config.dead_letter_topic)
+            + ((config.history_topic,) if config.history else ())
         }
         ensure_topics(config.brokers, topics)
     except TopicError as exc:
@@ -82,19 +87,31 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except Exception as exc:  # kafka-python raises several kinds when no broker answers
         print(f"slotguard worker: cannot reach Kafka at {config.brokers}: {exc}", file=sys.stderr)
         return 2
-    history: Any = None
+    sink: Any = None
     if settings.store:
         from ingest.pseudonym import Pseudonymizer
         from storage import StoreError, open_store
+        from streaming.sink import HistorySink
 
         try:
             store = open_store(settings.store_url, pseudonym_key=settings.pseudonym_key)
             store.register_model(model.metadata)
-            history = store.writer(pseudonymizer=Pseudonymizer(settings.pseudonym_key))
+            writer = store.writer(pseudonymizer=Pseudonymizer(settings.pseudonym_key))
         except StoreError as exc:
             print(f"slotguard worker: {exc}", file=sys.stderr)
             return 2
-    app, shell = build_app(config, model, settings.engine, settings.pseudonym_key, history)
+        sink = HistorySink(
+            config.brokers,
+            f"{config.app_id}-history-sink",
+            config.events_topic,
+            config.history_topic,
+            config.dead_letter_topic,
+            writer,
+        )
+    app, shell = build_app(config, model, settings.engine, settings.pseudonym_key)
+    if sink is not None:
+        shell.sink = sink
+        sink.start()
     import faust
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
@@ -114,8 +131,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         worker.execute_from_commandline()
     finally:
-        if history is not None:
-            report = history.close()
-            logger.info("history: %s", getattr(report, "summary", lambda: report)())
+        if sink is not None:
+            sink.stop()
+            report = sink.writer.close()
+            logger.info("history: %s", report.summary())
         logger.info("worker stats: %s", shell.stats)
     return 0

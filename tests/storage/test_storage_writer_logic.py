@@ -136,3 +136,22 @@ def test_time_flush_writes_small_batches() -> None:
     writer.add_events(*events(searches("A", 1, start=10)))
     assert backend.rows == {"events": 4}
     writer.close()
+
+
+def test_flush_due_writes_held_rows_once_the_store_is_back_without_new_rows() -> None:
+    """A quiet caller's held rows are written by its periodic ``flush_due`` (one attempt, no sleep)."""
+    backend, clock = ScriptedBackend(), Clock()
+    writer = _writer(backend, clock, batch_rows=1000, flush_interval_s=1.0, backoff_s=0.5)
+    backend.down = True
+    clock.now += 1.0
+    writer.add_events(*events(searches("A", 5)))  # interval passed: one attempt, fails
+    assert backend.attempts == 1 and writer.buffered_rows == 5
+    writer.flush_due()  # inside the backoff: no attempt
+    assert backend.attempts == 1
+    clock.now += 1.0
+    writer.flush_due()  # still down: one attempt, rows kept, no sleep
+    assert backend.attempts == 2 and writer.buffered_rows == 5 and clock.slept == []
+    backend.down = False
+    clock.now += 2.0
+    writer.flush_due()
+    assert backend.rows["events"] == 5 and writer.buffered_rows == 0 and clock.slept == []
