@@ -76,7 +76,7 @@ bench: setup
 	$(PY) -m tests.bench.storage_bench
 
 bench-stream: setup kafka-jars
-	$(PY) -m tests.bench.stream_bench
+	$(PY) -m tests.bench.stream_bench --profile
 
 quality: setup
 	$(PY) -m tests.bench.quality

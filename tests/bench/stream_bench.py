@@ -20,6 +20,8 @@ import asyncio
 import io
 import json
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -150,12 +152,48 @@ def measure_latency(root: Path, broker: Any, model: Path, events: Path, rate: fl
     }
 
 
-def run_worker(root: Path, name: str, broker: Any, model: Path, target: int, kill_at: float | None) -> dict[str, Any]:
-    """Run one worker to the target tick; with ``kill_at`` (a share of the ticks), SIGKILL and restart it."""
+#: py-spy (a dev dependency) beside this interpreter
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+
+
+def where_time_goes(folded: Path, top: int = 12) -> list[tuple[str, float]]:
+    """From py-spy's collapsed stacks: the share of samples in which each function is on the stack
+    (the worker's own modules, Faust, aiokafka, msgspec, ...), largest first."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        seen = set()
+        for frame in stack.split(";"):
+            name = frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            if name not in seen:
+                seen.add(name)
+                inclusive[name] = inclusive.get(name, 0) + n
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
+    skip = ("<module>", "run_until_complete", "run_forever", "_run_once", "_run (events.py)", "main (", "execute")
+    return [(name, round(n / total, 3)) for name, n in ranked if not name.startswith(skip)][:top] if total else []
+
+
+def run_worker(
+    root: Path, name: str, broker: Any, model: Path, target: int, kill_at: float | None, profile: Path | None = None
+) -> dict[str, Any]:
+    """Run one worker to the target tick; with ``kill_at`` (a share of the ticks), SIGKILL and restart it;
+    with ``profile``, sample it with py-spy meanwhile (collapsed stacks into that file)."""
     worker = Worker(root, name, broker, model, f"bench-{name}")
     worker.args += ["--state", "rocksdb"]
     out: dict[str, Any] = {}
     started = worker.start()
+    spy = None
+    if profile is not None and worker.process is not None:
+        spy = subprocess.Popen(
+            [PY_SPY, "record", "--pid", str(worker.process.pid), "--format", "raw", "--rate", "50",
+             "--nonblocking", "-o", str(profile)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     first_input = None
     first_tick = None
     killed = False
@@ -188,6 +226,9 @@ def run_worker(root: Path, name: str, broker: Any, model: Path, target: int, kil
             time.sleep(0.05)
         ended = time.monotonic()
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on interrupt
+            spy.wait(timeout=30)
         worker.stop()
     out["wall_s"] = round(ended - started, 2)
     out["processing_s"] = round(ended - (first_input or started), 2)
@@ -198,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="events in the world")
     parser.add_argument("--out", default="var/bench/stream.json")
+    parser.add_argument("--profile", action="store_true", help="sample the worker with py-spy (where the time goes)")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="sg-stream-bench-"))
     world = ensure_world(Path("var/bench"), args.events, accounts=max(args.events // 100, 500), days=8, seed=4242)
@@ -214,7 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         n = asyncio.run(preload(broker.bootstrap, "booking-events", events))
         report["plain_consumer_s"] = round(asyncio.run(plain_consume(broker.bootstrap, "booking-events", n)), 2)
         target = last_tick(events)
-        report["worker"] = run_worker(root, "one", broker, settings.model, target, kill_at=None)
+        profile = Path(args.out).with_suffix(".folded") if args.profile else None
+        report["worker"] = run_worker(root, "one", broker, settings.model, target, kill_at=None, profile=profile)
+        if profile is not None and profile.exists():
+            report["worker_profile"] = where_time_goes(profile)
         report["restart"] = run_worker(root, "restart", broker, settings.model, target, kill_at=0.5)
         report["latency"] = measure_latency(root, broker, settings.model, events, rate=2000.0, seconds=60.0)
     finally:
