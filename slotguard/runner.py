@@ -21,7 +21,7 @@ import numpy as np
 from features.engine import EmbeddedEngine, EngineStats, FeatureBatch
 from features.records import Snapshot
 from features.registry import FEATURE_NAMES
-from ingest.contract import EVENT_TYPES, AnyEvent
+from ingest.contract import TYPE_NAMES, AnyEvent
 from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
 from ingest.reader import EventReader, ReadStats, open_source
@@ -40,8 +40,6 @@ EVENT_CHUNK = 4096
 #: metrics are updated every this many events (and, in a replay, at least every METRICS_EVERY_S)
 METRICS_CHUNK = 4096
 METRICS_EVERY_S = 0.25
-#: event class -> its contract type name
-TYPE_TAGS: dict[type, str] = {cls: tag for tag, cls in EVENT_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -221,7 +219,7 @@ def detect(
     def report() -> None:
         if metrics is None:
             return
-        metrics.events_total({(site, TYPE_TAGS[cls]): n for (site, cls), n in counts.items()})
+        metrics.events_total({(site, TYPE_NAMES[cls]): n for (site, cls), n in counts.items()})
         metrics.newest_event_times({site: ev.ts.timestamp() for site, ev in last_by_site.items()})
         metrics.invalid_total(reader.stats.invalid_by_kind)
         stats = engine.stats

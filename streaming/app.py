@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 import msgspec
@@ -41,13 +41,16 @@ from kafka.partitioner.default import murmur2
 from features.config import EngineConfig
 from features.dataflow import Progress
 from features.registry import FEATURE_NAMES
-from ingest.contract import ContractError, decode
+from ingest.contract import TYPE_NAMES, ContractError, decode
 from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
 from models.artifact import ModelArtifact
 from models.records import Flag, Verdict
 from streaming.runtime import PartitionRuntime, Scored, decode_exchange, encode_exchange
 from streaming.state import Codec, TickStore
+
+if TYPE_CHECKING:
+    from alerts.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +157,13 @@ class StreamShell:
         engine: EngineConfig,
         pseudonym_key: str,
         history: Any = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
+        #: what metrics are told (cumulative): valid input by (site, event class), invalid by kind
+        self._event_counts: dict[tuple[str, type], int] = {}
+        self._invalid_kinds: dict[str, int] = {}
         self.config = config
         self.model = model
         self.engine = engine
@@ -210,6 +218,8 @@ class StreamShell:
             self.runtimes.pop(p, None)
             self.open.pop(p, None)
             self._last_event.pop(p, None)
+            if self.metrics is not None:
+                self.metrics.forget_partition(self.config.events_topic, p)
         if partitions:
             logger.info("partitions %s revoked", sorted(partitions))
 
@@ -243,6 +253,7 @@ class StreamShell:
                     ev = decode(raw)
                 except ContractError as exc:
                     dead.append((event, _dead_letter(message, str(exc))))
+                    self._invalid_kinds[exc.kind] = self._invalid_kinds.get(exc.kind, 0) + 1
                     continue
                 if rt.offer(ev, message.offset):
                     self.open[p].append(_Open(event, True, message.offset, ev.ts.timestamp(), 0))
@@ -315,8 +326,49 @@ class StreamShell:
             await asyncio.get_running_loop().run_in_executor(
                 self._history_pool, self._write_history, accepted, [s for _, s in outputs], [d for _, d in dead]
             )
+        if self.metrics is not None:
+            self._batch_metrics(self.metrics, accepted, [s for _, s in outputs])
         self.stats.batches += 1
         self.stats.last_batch_s = time.perf_counter() - started
+
+    def _batch_metrics(self, metrics: Metrics, accepted: list[tuple[Any, bytes]], outputs: list[Scored]) -> None:
+        """Hand a batch's figures to the metrics (totals per partition; new flags and scores)."""
+        counts = self._event_counts
+        newest: dict[str, float] = {}
+        for ev, _ in accepted:
+            key = (ev.site, ev.__class__)
+            counts[key] = counts.get(key, 0) + 1
+            t = ev.ts.timestamp()
+            if t > newest.get(ev.site, float("-inf")):
+                newest[ev.site] = t
+        metrics.events_total({(site, TYPE_NAMES[cls]): n for (site, cls), n in counts.items()})
+        metrics.newest_event_times(newest)
+        metrics.invalid_total(self._invalid_kinds)
+        for p, rt in self.runtimes.items():
+            stats = rt.partition.stats
+            metrics.engine_totals(stats.duplicates, stats.late, source=str(p))
+            metrics.handoffs_total(rt.partition.core.handoffs_by_site, source=str(p))
+        for scored in outputs:
+            metrics.flags(scored.flags)
+            for _batch, scores in scored.batches:
+                metrics.scored(self.model.version, scores)
+        metrics.batch_done()
+
+    async def report_metrics(self) -> None:
+        """Consumer lag per input partition (highwater minus position) and accounts in state."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != self.config.events_topic:
+                continue
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                metrics.kafka_lag(tp.topic, tp.partition, highwater - position)
+        if self.reports % 10 == 0:
+            metrics.accounts_in_state.set(sum(len(rt.partition.core.stores.accounts) for rt in self.runtimes.values()))
 
     async def _flush(self) -> None:
         """Wait until everything sent so far is acknowledged by the broker (Faust's own flush gives
@@ -341,7 +393,11 @@ class StreamShell:
                 history.add_dead_letters(dead)
         except Exception:  # the writer retries and reports; the stream goes on
             self.stats.history_failures += 1
+            if self.metrics is not None:
+                self.metrics.history_failures("events", len(accepted))
             logger.exception("history write failed")
+        if self.metrics is not None and hasattr(history, "report"):
+            self.metrics.history_report(history.report())
 
     def status(self) -> dict[str, Any]:
         """Where each partition this worker holds stands, and what the worker did (for ``--status-file``)."""
@@ -419,6 +475,7 @@ def build_app(
     engine: EngineConfig,
     pseudonym_key: str,
     history: Any = None,
+    metrics: Metrics | None = None,
 ) -> tuple[faust.App, StreamShell]:
     """The Faust app and its shell, wired; ``app.main()`` or a worker runs it."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -444,7 +501,9 @@ def build_app(
         web_bind="127.0.0.1",
         table_standby_replicas=0,
     )
-    shell = StreamShell(app, config, model, engine, pseudonym_key, history)
+    shell = StreamShell(app, config, model, engine, pseudonym_key, history, metrics)
+    if metrics is not None:
+        metrics.set_model(model.version, str(model.metadata.get("feature_hash", "")), model.threshold)
     events = app.topic(config.events_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
 
     @app.timer(1.0)
@@ -454,6 +513,7 @@ def build_app(
             tmp.write_text(json.dumps(shell.status()))
             tmp.replace(config.status_file)
         shell.reports += 1
+        await shell.report_metrics()
         if shell.reports % 10:
             return
         stats = shell.stats

@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-ms", type=float, default=1.0, help="longest wait to fill a batch")
     parser.add_argument("--events-topic", default="booking-events", help="input topic")
     parser.add_argument("--status-file", help="rewrite this JSON file every second with each partition's progress")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     parser.add_argument(
         "--verdicts-out", help="on shutdown, write the verdicts of the partitions held (JSON Lines, contract format)"
     )
@@ -94,7 +95,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except StoreError as exc:
             print(f"slotguard worker: {exc}", file=sys.stderr)
             return 2
-    app, shell = build_app(config, model, settings.engine, settings.pseudonym_key, history)
+    metrics: Any = None
+    server: Any = None
+    if args.metrics_port is not None:
+        from alerts.metrics import Metrics
+
+        metrics = Metrics()
+        try:
+            server = metrics.serve(args.metrics_port)
+        except OSError as exc:
+            print(f"slotguard worker: cannot serve metrics on port {args.metrics_port}: {exc}", file=sys.stderr)
+            return 2
+    app, shell = build_app(config, model, settings.engine, settings.pseudonym_key, history, metrics)
     import faust
 
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
@@ -118,4 +130,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             report = history.close()
             logger.info("history: %s", getattr(report, "summary", lambda: report)())
         logger.info("worker stats: %s", shell.stats)
+        if server is not None:
+            server.shutdown()
     return 0
