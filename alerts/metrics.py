@@ -242,8 +242,21 @@ class Metrics:
         registry.register(self.lag)
         self._totals = _Totals()
         self._model: tuple[str, str, str] | None = None
+        self._sites_seen: set[str] = set()
         for kind in INVALID_KINDS:
             self.events_invalid.labels(kind)
+
+    def _site(self, site: str) -> str:
+        """The label of ``site``; the first time a label is used, its flag and handoff series start
+        at zero, so that the first flags of a new site count in ``increase()`` (Prometheus cannot
+        see the jump of a series that appears with its first value)."""
+        label = self.site(site)
+        if label not in self._sites_seen:
+            self._sites_seen.add(label)
+            for kind in REASON_KINDS:
+                self.flags_raised.labels(label, kind)
+            self.handoffs.labels(label)
+        return label
 
     # ------------------------------------------------------------------ model
     def set_model(self, version: str, feature_hash: str, threshold: float) -> None:
@@ -261,13 +274,13 @@ class Metrics:
         for (site, event_type), total in counts.items():
             delta = self._totals.delta(("events", source, site, event_type), total)
             if delta:
-                self.events_processed.labels(self.site(site), _event_type(event_type)).inc(delta)
+                self.events_processed.labels(self._site(site), _event_type(event_type)).inc(delta)
 
     def newest_event_times(self, newest: Mapping[str, float]) -> None:
         """Event time of the newest event seen per site (Unix seconds)."""
         held = self.lag.newest
         for site, t in newest.items():
-            label = self.site(site)
+            label = self._site(site)
             if t > held.get(label, float("-inf")):
                 held[label] = t
 
@@ -288,7 +301,7 @@ class Metrics:
         for site, total in by_site.items():
             delta = self._totals.delta(("handoffs", source, site), total)
             if delta:
-                self.handoffs.labels(self.site(site)).inc(delta)
+                self.handoffs.labels(self._site(site)).inc(delta)
 
     def history_report(self, report: Any) -> None:
         """Cumulative history figures from a ``storage.writer.WriteReport`` (per table)."""
@@ -311,7 +324,7 @@ class Metrics:
         """New flags (``models.records.Flag``): counted by site and reason kind."""
         for flag in flags:
             kind = flag.reason_kind if flag.reason_kind in REASON_KINDS else COMBINED_REASON
-            self.flags_raised.labels(self.site(flag.site), kind).inc()
+            self.flags_raised.labels(self._site(flag.site), kind).inc()
 
     def scored(self, model_version: str, scores: np.ndarray) -> None:
         """Scores of one scored batch."""

@@ -214,7 +214,9 @@ def detect(
     last_by_site: dict[str, AnyEvent] = {}
     wait_for = clock.wait_for if clock is not None else None
     counting = metrics is not None
-    next_report = time.monotonic() + METRICS_EVERY_S
+    # a replay reports at least every minute of event time (its lag is measured against that)
+    report_every = METRICS_EVERY_S if replay is None else max(0.02, min(METRICS_EVERY_S, 60.0 / replay.speed))
+    next_report = time.monotonic() + report_every
 
     def report() -> None:
         if metrics is None:
@@ -246,7 +248,7 @@ def detect(
                         pending_events, pending_raws = [], []
             if counting and (count % METRICS_CHUNK == 0 or (wait_for is not None and time.monotonic() >= next_report)):
                 report()
-                next_report = time.monotonic() + METRICS_EVERY_S
+                next_report = time.monotonic() + report_every
             if bar is not None and count % 20_000 == 0:
                 bar.update(reader.stats.bytes_read - bar.n)
         engine.finish()
