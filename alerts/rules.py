@@ -77,7 +77,8 @@ class Windows:
     def d(self, name: str) -> str:
         """A duration in PromQL syntax (whole seconds, or ``Nm``/``Nh``/``Nd`` when it divides)."""
         value = getattr(self, name)
-        floor = 0 if name.startswith("for_") else math.ceil(self.floor)
+        # a ``for`` of zero stays zero; any other duration is at least the floor
+        floor = 0 if name.startswith("for_") and value == 0 else math.ceil(self.floor)
         seconds = max(math.ceil(value), floor)
         return _duration(seconds)
 
