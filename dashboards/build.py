@@ -19,8 +19,9 @@ from grafana_foundation_sdk.builders import bargauge, heatmap, prometheus, stat,
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders.common import VizLegendOptions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement
+from grafana_foundation_sdk.models.common import GraphDrawStyle, LegendDisplayMode, LegendPlacement
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from dashboards.clickhouse import PLUGIN, ClickHouse
 
@@ -73,7 +74,7 @@ def operations() -> dash.Dashboard:
             table.Panel().title("Model scoring now").description("Version, feature-set hash and threshold")
             .datasource(PROMETHEUS)
             .with_target(_prom("max by (version, feature_hash, threshold) (slotguard_model_info)").instant()
-                         .format("table"))
+                         .format(PromQueryFormat.TABLE))
             .span(8).height(8))
         .with_row(dash.Row("Lags"))
         .with_panel(_series(
@@ -145,14 +146,14 @@ def scalping() -> dash.Dashboard:
             heatmap.Panel().title("Score distribution").description("Scores given to accounts (threshold: 2.5)")
             .datasource(PROMETHEUS)
             .with_target(_prom("sum by (le) (increase(slotguard_score_bucket[$__rate_interval]))", "{{le}}")
-                         .format("heatmap"))
+                         .format(PromQueryFormat.HEATMAP))
             .span(8).height(9))
         .with_panel(
             timeseries.Panel().title("Flags per hour, by site (history store)")
             .description("From the ClickHouse history: what investigators can open")
             .datasource(CLICKHOUSE)
             .with_target(ClickHouse().raw_sql(FLAGS_PER_HOUR_SQL).time_series().datasource(CLICKHOUSE))
-            .span(8).height(9).draw_style("bars"))
+            .span(8).height(9).draw_style(GraphDrawStyle.BARS))
         .with_row(dash.Row("Accounts"))
         .with_panel(
             table.Panel().title("Latest flagged accounts").description("From the history store (ClickHouse)")
