@@ -70,6 +70,7 @@ class ReplayStack:
         floor: float = 5.0,
         hold_s: float = 600.0,
         model: Path | None = None,
+        store: str | None = None,
     ) -> None:
         self.directory = directory
         self.speed = speed
@@ -78,6 +79,8 @@ class ReplayStack:
         self.floor = floor
         self.hold_s = hold_s
         self.model = model
+        #: a history store URL for the replays (one replay per embedded chDB store)
+        self.store = store
         self.receiver: Receiver | None = None
         self.started: list[servers.Server] = []
         self.replays: list[Replayed] = []
@@ -123,6 +126,8 @@ class ReplayStack:
             "detect", str(events), "--out", str(self.directory / f"verdicts-{port}.jsonl"), "--no-progress",
             "--metrics-port", str(port), "--replay-speed", f"{self.speed:g}", "--metrics-hold", f"{self.hold_s:g}",
         ]  # fmt: skip
+        if self.store is not None:
+            command += ["--store", self.store]
         with log.open("ab") as stream:
             process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stream)
         return Replayed(events, port, process, log)
