@@ -82,6 +82,7 @@ bench: setup
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
 	$(PY) -m tests.bench.detect_bench
 	$(PY) -m tests.bench.storage_bench
+	$(PY) -m tests.bench.metrics_series
 
 bench-stream: setup kafka-jars
 	$(PY) -m tests.bench.stream_bench
