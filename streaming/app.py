@@ -513,7 +513,10 @@ def build_app(
             tmp.write_text(json.dumps(shell.status()))
             tmp.replace(config.status_file)
         shell.reports += 1
-        await shell.report_metrics()
+        try:
+            await shell.report_metrics()
+        except Exception:  # metrics must never stop the status file or the stream
+            logger.exception("metrics report failed")
         if shell.reports % 10:
             return
         stats = shell.stats
