@@ -8,13 +8,15 @@ firing alert on Prometheus' own ``/alerts`` page with Debian's Chromium (headles
 
 Time axes show the replay's event time; rates, measured by Prometheus per wall-clock second of a
 replay ``speed`` times faster, are divided by ``speed`` so they read per second of event time.
-Writes ``docs/img/dashboard-operations.png``, ``docs/img/dashboard-scalping.png`` and
-``docs/img/prometheus-alert-firing.png``.
+Writes ``docs/img/dashboard-operations.png``, ``docs/img/dashboard-scalping.png``,
+``docs/img/prometheus-alert-firing.png`` (the alerts page) and ``docs/img/prometheus-alert-labels.png``
+(the alerts that fired in the last 5 minutes, with their labels, in Prometheus' expression browser).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import pickle
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,6 +108,11 @@ def capture(directory: Path, speed: float, seed: int, accounts: int, days: int, 
             stack.check()
             if screenshot is not None and not shot and _firing_on_page(page):
                 shot = _screenshot(page, screenshot) and _firing_on_page(page)
+                if shot:
+                    # the expression browser: alerts that fired in the last minutes, with their labels
+                    query = urllib.parse.quote('max_over_time(ALERTS{alertstate="firing"}[5m])')
+                    _screenshot(f"http://127.0.0.1:{stack.ports.prometheus}/classic/graph?g0.expr={query}&g0.tab=1",
+                                screenshot.with_name("prometheus-alert-labels.png"), height=470)  # fmt: skip
             time.sleep(0.3)
         end = time.time()
         cap = Capture(stack, started, end, site)
@@ -173,7 +181,7 @@ def _firing_on_page(url: str) -> bool:
     return found is not None and int(found.group(1)) > 0
 
 
-def _screenshot(url: str, out: Path) -> bool:
+def _screenshot(url: str, out: Path, height: int = 1000) -> bool:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         logger.warning("no chromium: run scripts/ensure-apt.sh chromium")
@@ -182,7 +190,7 @@ def _screenshot(url: str, out: Path) -> bool:
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--user-data-dir={profile}", "--virtual-time-budget=2000", "--window-size=1400,1000",
+             f"--user-data-dir={profile}", "--virtual-time-budget=3000", f"--window-size=1400,{height}",
              f"--screenshot={out}", url],
             capture_output=True, text=True, timeout=90, check=False,
         )  # fmt: skip
@@ -265,7 +273,7 @@ def _panel(ax: Any, dashboard: str, panel: dict[str, Any], cap: Capture, clickho
         order = sorted(buckets, key=lambda le: float("inf") if le == "+Inf" else float(le))
         counts = [buckets[le] for le in order]
         # each bucket's increase is cumulative (le): per-bucket counts are the differences
-        per = [counts[0]] + [b - a for a, b in zip(counts, counts[1:], strict=False)]
+        per = [counts[0]] + [b - a for a, b in itertools.pairwise(counts)]
         ax.bar(range(len(order)), per, color="#8f3bb8")
         ax.set_xticks(range(len(order)), [f"≤{le}" for le in order], rotation=60, fontsize=7)
         ax.set_yscale("log")

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def test_both_dashboards_have_prometheus_and_the_scalping_one_clickhouse_panels(
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], Any]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[set[str], Any]]:
     """Series names in a scrape of ``detect`` (with a history store) over a simulated world, plus the
     series of families the scrape declares without samples yet (the worker's consumer lag)."""
     root = tmp_path_factory.mktemp("dash-world")
@@ -81,7 +82,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], Any]:
             names.update(family.name + suffix for suffix in ("_bucket", "_sum", "_count"))
         else:
             names.add(family.name)
-    return names, store
+    try:
+        yield names, store
+    finally:
+        store.close()  # chDB holds one store per process: the storage tests open their own
 
 
 def test_every_prometheus_query_reads_metrics_a_run_exports(run: tuple[set[str], Any]) -> None:
