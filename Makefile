@@ -17,7 +17,8 @@ MODEL_DAYS ?= 10
 MODEL_WORLDS := 0:default 1:hard 2:mobile 3:random 4:random 5:bot-heavy 6:quiet
 MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py simulator/*.py)
 
-.PHONY: help setup model demo test test-fast test-integration lint bench bench-stream quality clean kafka-jars
+.PHONY: help setup model demo test test-fast test-integration lint bench bench-stream quality clean kafka-jars \
+	alert-tools rules dashboards dashboards-png
 
 help:
 	@echo "make demo    simulate a world, detect scalpers in it, evaluate and show flagged accounts"
@@ -28,6 +29,9 @@ help:
 	@echo "make setup   create .venv with slotguard and its dev tools, build the default model"
 	@echo "make model   rebuild the default model from the simulator (seed $(MODEL_SEED))"
 	@echo "make kafka-jars  resolve the Kafka broker's jars from Maven Central (for scripts/kafka.sh)"
+	@echo "make rules   regenerate alerts/rules/*.yml from alerts/rules.py"
+	@echo "make dashboards      regenerate dashboards/*.json from the grafana-foundation-sdk code"
+	@echo "make dashboards-png  render the dashboards' panels and the firing alert page to docs/img/"
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || scripts/ensure-apt.sh python3-venv
@@ -57,10 +61,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-fast: setup
+# promtool and amtool check the rules and Alertmanager's routing in the fast tier
+alert-tools:
+	scripts/ensure-apt.sh prometheus prometheus-alertmanager
+
+test-fast: setup alert-tools
 	$(VENV)/bin/pytest -q -m "not integration" -p no:cacheprovider
 
-test-integration: setup
+test-integration: setup alert-tools
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
 	scripts/kafka.sh jars
 	$(VENV)/bin/pytest -q -m integration
@@ -74,6 +82,7 @@ bench: setup
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
 	$(PY) -m tests.bench.detect_bench
 	$(PY) -m tests.bench.storage_bench
+	$(PY) -m tests.bench.metrics_series
 
 bench-stream: setup kafka-jars
 	$(PY) -m tests.bench.stream_bench --profile
@@ -84,6 +93,18 @@ quality: setup
 kafka-jars:
 	scripts/kafka.sh jars
 
+rules: $(STAMP)
+	$(PY) -m alerts.rules
+
+dashboards: $(STAMP)
+	$(PY) -m dashboards
+
+dashboards-png: setup alert-tools
+	scripts/ensure-apt.sh chromium
+	$(PY) -m dashboards.pictures
+
 clean:
 	-scripts/clickhouse.sh stop
+	-scripts/prometheus.sh stop var/stack/prometheus
+	-scripts/alertmanager.sh stop var/stack/alertmanager
 	rm -rf $(VENV) var models/artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -133,6 +133,8 @@ class FeatureCore:
         self._link_refresh = params.link_refresh_s
         #: the pseudonymizer's own cache, read directly on the hot path
         self._ip_names = pseudonymizer.known_ips
+        #: handoffs detected so far, by the giving account's site (a plain count: shells export it)
+        self.handoffs_by_site: dict[str, int] = {}
         self._link_stores = {
             "device": stores.devices,
             "address": stores.addresses,
@@ -384,6 +386,7 @@ class FeatureCore:
                 st.late_cancel_slots.remove(fact.slot_id)
                 st.late_cancels -= 1
             st.handoffs_out += 1
+            self.handoffs_by_site[st.site] = self.handoffs_by_site.get(st.site, 0) + 1
             st.handoff_out_gap_sum += fact.gap_s
             st.handoff_out_example = fact.slot_id
             _remember(st.handoff_takers, (fact.taker, fact.slot_id))

@@ -113,6 +113,8 @@ AnyEvent = (
 )
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {cls.__struct_config__.tag: cls for cls in AnyEvent.__args__}
+#: event class -> its ``type`` name (the inverse of ``EVENT_TYPES``)
+TYPE_NAMES: Final[dict[type[Event], str]] = {cls: tag for tag, cls in EVENT_TYPES.items()}
 
 
 class ContractError(ValueError):

@@ -35,7 +35,7 @@ from features.facts import AnyFact, SellerFlagged
 from features.registry import FAMILIES
 from features.state import AccountState
 from models.artifact import ModelArtifact
-from models.explain import buyer_reasons, explain, seller_note
+from models.explain import buyer_reasons, explain, reason_kind, seller_note
 from models.population import PopulationRarity, RarityTables, Reference
 from models.records import RESALE_BUYER, SCALPING, Flag, Verdict
 
@@ -273,7 +273,7 @@ class Detector:
                 verdict.flagged = True
                 verdict.flagged_at = verdict.scored_at
                 self.flags_raised += 1
-                self._raise(verdict, at)
+                self._raise(verdict, at, reason_kind(per_feature))
         if verdict.flagged:
             facts += self._tell_buyers(verdict, st, batch.times[i])
         verdicts[account_id] = verdict
@@ -291,7 +291,7 @@ class Detector:
 
         return note
 
-    def _raise(self, verdict: Verdict, at: datetime) -> None:
+    def _raise(self, verdict: Verdict, at: datetime, kind: str) -> None:
         if self.on_flag is not None:
             self.on_flag(
                 Flag(
@@ -302,6 +302,7 @@ class Detector:
                     self.threshold,
                     list(verdict.reasons),
                     self.model.version,
+                    kind,
                 )
             )
 

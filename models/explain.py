@@ -20,6 +20,8 @@ from features.state import AccountState
 #: a feature must be at least this strong to be cited (rarity: 1 account in ~30 at the site)
 MIN_STRENGTH = 1.5
 MAX_REASONS = 4
+#: reason kind of a flag whose evidence is several mildly unusual behaviours together
+COMBINED = "combined"
 
 StrengthNote = Callable[[int, float], str]
 
@@ -47,6 +49,16 @@ def explain(
         top = ", ".join(f"{FEATURES[j].name} ({values[j]:.1f})" for j in order[:3])
         reasons.append(f"several mildly unusual behaviours together: {top}")
     return reasons
+
+
+def reason_kind(strength: Sequence[float] | np.ndarray) -> str:
+    """The family of the strongest evidence :func:`explain` cites, or ``combined`` when no single
+    feature is strong enough to cite (what metrics count flags by: a closed set of names)."""
+    values = np.asarray(strength, dtype=np.float64)
+    if not values.size:
+        return COMBINED
+    j = int(np.argmax(values))
+    return FEATURES[j].family if values[j] >= MIN_STRENGTH else COMBINED
 
 
 def seller_note(state: AccountState) -> list[str]:

@@ -64,3 +64,5 @@ class Flag(Struct, frozen=True):
     threshold: float
     reasons: list[str]
     model_version: str
+    #: the family of the strongest evidence (``features.registry.FAMILIES``) or ``combined``
+    reason_kind: str = ""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import msgspec
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from features.engine import EmbeddedEngine, EngineStats, FeatureBatch
 from features.records import Snapshot
 from features.registry import FEATURE_NAMES
-from ingest.contract import AnyEvent
+from ingest.contract import TYPE_NAMES, AnyEvent
 from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
 from ingest.reader import EventReader, ReadStats, open_source
@@ -30,10 +30,55 @@ from models.detector import Detector
 from models.records import Flag, Verdict
 from slotguard.config import Settings
 
+if TYPE_CHECKING:
+    from alerts.metrics import Metrics
+
 logger = logging.getLogger(__name__)
 
 #: events are handed to the history writer in chunks of this many
 EVENT_CHUNK = 4096
+#: metrics are updated every this many events (and, in a replay, at least every METRICS_EVERY_S)
+METRICS_CHUNK = 4096
+METRICS_EVERY_S = 0.25
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Replay a file at the pace it happened, compressed: ``speed`` event-time seconds per wall second.
+
+    The first event is read at once; each later one when the wall clock has advanced by its event
+    time's distance from the first, divided by ``speed``. The replay's clock (the first event's
+    time plus the wall time elapsed times ``speed``) is what event-time lag is measured against.
+    """
+
+    speed: float
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError("the replay speed must be positive")
+
+
+class _ReplayClock:
+    """Paces a replay and tells its time (event time the replay stands at)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.origin_t: float | None = None
+        self.origin_wall = 0.0
+
+    def wait_for(self, t: float) -> None:
+        if self.origin_t is None:
+            self.origin_t, self.origin_wall = t, time.monotonic()
+            return
+        due = self.origin_wall + (t - self.origin_t) / self.speed
+        ahead = due - time.monotonic()
+        if ahead > 0.002:
+            time.sleep(ahead)
+
+    def now(self) -> float:
+        if self.origin_t is None:
+            return time.time()
+        return self.origin_t + (time.monotonic() - self.origin_wall) * self.speed
 
 
 class HistorySink(Protocol):
@@ -117,11 +162,23 @@ def detect(
     history: HistorySink | None = None,
     progress: bool = False,
     pseudonymizer: Pseudonymizer | None = None,
+    metrics: Metrics | None = None,
+    replay: Replay | None = None,
 ) -> tuple[RunSummary, Detector]:
-    """Run detection over a JSON Lines source; write verdicts and dead letters; return the summary."""
+    """Run detection over a JSON Lines source; write verdicts and dead letters; return the summary.
+
+    With ``metrics``, events are also counted by site and type, and the run's totals are handed to
+    the metrics every ``METRICS_CHUNK`` events (batch boundaries: nothing per event but a count).
+    With ``replay``, events are read at their own pace, compressed, instead of as fast as possible.
+    """
     started = time.perf_counter()
     tune_garbage_collector()
     dead_file = _DeadLetterFile(dead_letters)
+    clock = _ReplayClock(replay.speed) if replay is not None else None
+    if metrics is not None:
+        metrics.set_model(model.version, str(model.metadata.get("feature_hash", "")), model.threshold)
+        if clock is not None:
+            metrics.lag.clock = clock.now
 
     def on_dead_letter(row: DeadLetter) -> None:
         dead_file.write(row)
@@ -130,14 +187,19 @@ def detect(
 
     on_flag = None
     on_scored = None
-    if history is not None:
-        sink = history
+    if history is not None or metrics is not None:
 
         def on_flag(flag: Flag) -> None:
-            sink.add_flags([flag])
+            if history is not None:
+                history.add_flags([flag])
+            if metrics is not None:
+                metrics.flags([flag])
 
         def on_scored(batch: FeatureBatch, scores: np.ndarray) -> None:
-            sink.add_snapshots(batch.snapshots(), scores.tolist(), model.version, FEATURE_NAMES)
+            if history is not None:
+                history.add_snapshots(batch.snapshots(), scores.tolist(), model.version, FEATURE_NAMES)
+            if metrics is not None:
+                metrics.scored(model.version, scores)
 
     detector = Detector(model, on_flag=on_flag, on_scored=on_scored)
     engine = EmbeddedEngine.on_dicts(detector, settings.engine, pseudonymizer or settings.pseudonym_key)
@@ -147,14 +209,46 @@ def detect(
     pending_events: list[AnyEvent] = []
     pending_raws: list[str] = []
     push = engine.push
+    #: (site, event class) -> events accepted; site -> the last event accepted there
+    counts: dict[tuple[str, type], int] = {}
+    last_by_site: dict[str, AnyEvent] = {}
+    wait_for = clock.wait_for if clock is not None else None
+    counting = metrics is not None
+    # a replay reports at least every minute of event time (its lag is measured against that)
+    report_every = METRICS_EVERY_S if replay is None else max(0.02, min(METRICS_EVERY_S, 60.0 / replay.speed))
+    next_report = time.monotonic() + report_every
+
+    def report() -> None:
+        if metrics is None:
+            return
+        metrics.events_total({(site, TYPE_NAMES[cls]): n for (site, cls), n in counts.items()})
+        metrics.newest_event_times({site: ev.ts.timestamp() for site, ev in last_by_site.items()})
+        metrics.invalid_total(reader.stats.invalid_by_kind)
+        stats = engine.stats
+        metrics.engine_totals(stats.duplicates, stats.late)
+        metrics.handoffs_total(engine.core.handoffs_by_site)
+        if history is not None and hasattr(history, "report"):
+            metrics.history_report(history.report())
+        metrics.batch_done(len(engine.stores.accounts))
+
     try:
         for count, (raw, event) in enumerate(reader, 1):
-            if push(event) and history is not None:
-                pending_events.append(event)
-                pending_raws.append(raw.rstrip(b"\r\n").decode())
-                if len(pending_events) >= EVENT_CHUNK:
-                    history.add_events(pending_events, pending_raws)
-                    pending_events, pending_raws = [], []
+            if wait_for is not None:
+                wait_for(event.ts.timestamp())
+            if push(event):
+                if counting:
+                    key = (event.site, event.__class__)
+                    counts[key] = counts.get(key, 0) + 1
+                    last_by_site[event.site] = event
+                if history is not None:
+                    pending_events.append(event)
+                    pending_raws.append(raw.rstrip(b"\r\n").decode())
+                    if len(pending_events) >= EVENT_CHUNK:
+                        history.add_events(pending_events, pending_raws)
+                        pending_events, pending_raws = [], []
+            if counting and (count % METRICS_CHUNK == 0 or (wait_for is not None and time.monotonic() >= next_report)):
+                report()
+                next_report = time.monotonic() + report_every
             if bar is not None and count % 20_000 == 0:
                 bar.update(reader.stats.bytes_read - bar.n)
         engine.finish()
@@ -169,13 +263,17 @@ def detect(
         encoder = msgspec.json.Encoder()
         verdicts_out.write(b"".join(encoder.encode(v.contract_dict()) + b"\n" for v in results))
         verdicts_out.flush()
-    report: dict[str, Any] = {}
+    closed_report: dict[str, Any] = {}
     if history is not None:
         if pending_events:
             history.add_events(pending_events, pending_raws)
         history.add_verdicts(results)
         closed = history.close()
-        report = closed.as_dict() if hasattr(closed, "as_dict") else dict(closed or {})
+        if metrics is not None and hasattr(closed, "tables"):
+            metrics.history_report(closed)
+        closed_report = closed.as_dict() if hasattr(closed, "as_dict") else dict(closed or {})
+    if counting:
+        report()
     summary = RunSummary(
         read=reader.stats,
         engine=engine.stats,
@@ -185,7 +283,7 @@ def detect(
         threshold=model.threshold,
         seconds=time.perf_counter() - started,
         dead_letters_path=dead_file.close(),
-        history=report,
+        history=closed_report,
     )
     return summary, detector
 

@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 import msgspec
@@ -44,7 +44,7 @@ from kafka.partitioner.default import murmur2
 
 from features.config import EngineConfig
 from features.dataflow import Progress
-from ingest.contract import ContractError, decode
+from ingest.contract import TYPE_NAMES, ContractError, decode
 from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
 from models.artifact import ModelArtifact
@@ -53,6 +53,9 @@ from streaming.consumer import install
 from streaming.runtime import PartitionRuntime, Scored, pack_exchange, unpack_exchange
 from streaming.sink import HistoryBatch, encode_history
 from streaming.state import Codec, TickStore
+
+if TYPE_CHECKING:
+    from alerts.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +171,13 @@ class StreamShell:
         model: ModelArtifact,
         engine: EngineConfig,
         pseudonym_key: str,
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
+        #: what metrics are told (cumulative): valid input by (site, event class), invalid by kind
+        self._event_counts: dict[tuple[str, type], int] = {}
+        self._invalid_kinds: dict[str, int] = {}
         self.config = config
         self.model = model
         self.engine = engine
@@ -230,6 +238,8 @@ class StreamShell:
             self.runtimes.pop(p, None)
             self.open.pop(p, None)
             self._last_event.pop(p, None)
+            if self.metrics is not None:
+                self.metrics.forget_partition(self.config.events_topic, p)
         self._input_paused = {tp for tp in self._input_paused if tp.partition not in partitions}
         if partitions:
             logger.info("partitions %s revoked", sorted(partitions))
@@ -279,6 +289,7 @@ class StreamShell:
                     ev = decode(raw)
                 except ContractError as exc:
                     dead.append((message, _dead_letter(message, str(exc))))
+                    self._invalid_kinds[exc.kind] = self._invalid_kinds.get(exc.kind, 0) + 1
                     continue
                 if rt.offer(ev, message.offset):
                     self.open[p].append(_Open(message, True, message.offset, ev.ts.timestamp(), 0))
@@ -348,8 +359,9 @@ class StreamShell:
         if sealed:
             await self._flush()
         done = [(p, rt) for p, rt, _ in sealed if self.runtimes.get(p) is rt]
+        outputs: list[Scored] = []
         for p, rt in done:
-            rt.written()
+            outputs.append(rt.written())
             still = []
             for item in self.open[p]:
                 if rt.is_done(item.is_input, item.offset, item.t, item.tick):
@@ -360,8 +372,49 @@ class StreamShell:
         for message, _ in dead:
             self._ack(message)
         self.stats.dead_letters += len(dead)
+        if self.metrics is not None:
+            self._batch_metrics(self.metrics, accepted, outputs)
         self.stats.batches += 1
         self.stats.last_batch_s = time.perf_counter() - started
+
+    def _batch_metrics(self, metrics: Metrics, accepted: list[tuple[Any, bytes]], outputs: list[Scored]) -> None:
+        """Hand a batch's figures to the metrics (totals per partition; new flags and scores)."""
+        counts = self._event_counts
+        newest: dict[str, float] = {}
+        for ev, _ in accepted:
+            key = (ev.site, ev.__class__)
+            counts[key] = counts.get(key, 0) + 1
+            t = ev.ts.timestamp()
+            if t > newest.get(ev.site, float("-inf")):
+                newest[ev.site] = t
+        metrics.events_total({(site, TYPE_NAMES[cls]): n for (site, cls), n in counts.items()})
+        metrics.newest_event_times(newest)
+        metrics.invalid_total(self._invalid_kinds)
+        for p, rt in self.runtimes.items():
+            stats = rt.partition.stats
+            metrics.engine_totals(stats.duplicates, stats.late, source=str(p))
+            metrics.handoffs_total(rt.partition.core.handoffs_by_site, source=str(p))
+        for scored in outputs:
+            metrics.flags(scored.flags)
+            for _batch, scores in scored.batches:
+                metrics.scored(self.model.version, scores)
+        metrics.batch_done()
+
+    async def report_metrics(self) -> None:
+        """Consumer lag per input partition (highwater minus position) and accounts in state."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            if tp.topic != self.config.events_topic:
+                continue
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                metrics.kafka_lag(tp.topic, tp.partition, highwater - position)
+        if self.reports % 10 == 0:
+            metrics.accounts_in_state.set(sum(len(rt.partition.core.stores.accounts) for rt in self.runtimes.values()))
 
     async def _flush(self) -> None:
         """Wait until everything sent so far is acknowledged by the broker (Faust's own flush gives
@@ -480,6 +533,7 @@ def build_app(
     model: ModelArtifact,
     engine: EngineConfig,
     pseudonym_key: str,
+    metrics: Metrics | None = None,
 ) -> tuple[faust.App, StreamShell]:
     """The Faust app and its shell, wired; ``app.main()`` or a worker runs it."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -505,7 +559,9 @@ def build_app(
         web_bind="127.0.0.1",
         table_standby_replicas=0,
     )
-    shell = StreamShell(app, config, model, engine, pseudonym_key)
+    shell = StreamShell(app, config, model, engine, pseudonym_key, metrics)
+    if metrics is not None:
+        metrics.set_model(model.version, str(model.metadata.get("feature_hash", "")), model.threshold)
     events = app.topic(config.events_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
 
     @app.timer(1.0)
@@ -515,6 +571,10 @@ def build_app(
             tmp.write_text(json.dumps(shell.status()))
             tmp.replace(config.status_file)
         shell.reports += 1
+        try:
+            await shell.report_metrics()
+        except Exception:  # metrics must never stop the status file or the stream
+            logger.exception("metrics report failed")
         if shell.reports % 10:
             return
         stats = shell.stats

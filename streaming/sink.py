@@ -62,6 +62,7 @@ class HistorySink:
         *,
         max_records: int = 20_000,
         retry_pause_s: float = 1.0,
+        metrics: Any = None,
     ) -> None:
         self.brokers = brokers
         self.group = group
@@ -71,6 +72,8 @@ class HistorySink:
         self.writer = writer
         self.max_records = max_records
         self.retry_pause_s = retry_pause_s
+        #: ``alerts.metrics.Metrics``: history rows written, retried and failed, after every write
+        self.metrics = metrics
         self.committed_messages = 0
         self.outage_s = 0.0
         self._stop = threading.Event()
@@ -165,6 +168,8 @@ class HistorySink:
         began = None
         while True:
             self.writer.flush()  # retries with backoff; keeps what it could not write
+            if self.metrics is not None:
+                self.metrics.history_report(self.writer.report())
             if not self.writer.buffered_rows:
                 if began is not None:
                     logger.info("history sink: store reachable again after %.0f s; nothing lost", self.outage_s)

@@ -140,4 +140,6 @@ def test_stack_status_reports_each_service_down_when_nothing_runs(tmp_path: Path
     done = slotguard("--data-dir", str(tmp_path), "stack", "status", "--format", "json")
     rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert done.returncode == 1
-    assert {row["service"]: row["state"] for row in rows} == {"kafka": "down", "clickhouse": "down"}
+    assert {row["service"]: row["state"] for row in rows} == {
+        "kafka": "down", "clickhouse": "down", "prometheus": "down", "alertmanager": "down"
+    }  # fmt: skip

@@ -13,7 +13,7 @@ from ingest.pseudonym import Pseudonymizer
 from models.artifact import ModelError, load
 from slotguard.config import Settings
 from slotguard.output import add_format_flag, key_values
-from slotguard.runner import detect
+from slotguard.runner import Replay, detect
 
 DESCRIPTION = """\
 Reads booking events (contract v1, JSON Lines; '-' for stdin), computes each account's behavioural
@@ -28,6 +28,13 @@ away mid-run, the writer retries with backoff and keeps what it holds; rows it s
 write are counted in the summary and the exit code is 3 (re-running is safe: writes are
 idempotent).
 
+With --metrics-port, Prometheus metrics (events by site and type, flags by site and reason kind,
+handoffs, lags, dead letters, history rows, the score distribution; no account or slot ids) are
+served on 127.0.0.1:PORT/metrics while the run lasts, and --metrics-hold seconds after it, so a
+Prometheus can scrape the last figures. --replay-speed N reads the events at their own pace, N
+times faster than they happened (a simulated day in 864 s at 100), so that a wave reaches
+Prometheus and its alerts in wall time; event-time lag is then measured against the replay's clock.
+
 exit codes: 0 done, 2 bad input file / model / unreachable store, 3 some history rows unwritten.
 
 examples:
@@ -35,6 +42,7 @@ examples:
   cat events.jsonl | slotguard detect - --out - | jq 'select(.flagged)'
   slotguard detect events.jsonl --out verdicts.jsonl --store chdb:var/store
   slotguard detect events.jsonl --out verdicts.jsonl --store clickhouse://default:@127.0.0.1:9000/slotguard
+  slotguard detect var/world/events.jsonl --out - --metrics-port 9108 --replay-speed 600 --metrics-hold 600
 """
 
 
@@ -47,6 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--store", help="also keep history in this store: chdb:PATH or clickhouse://...")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
+    parser.add_argument(
+        "--metrics-hold", type=float, default=0.0, help="keep serving metrics this many seconds after the run"
+    )
+    parser.add_argument(
+        "--replay-speed", type=float, help="read events at their own pace, this many times faster (e.g. 600)"
+    )
+    parser.add_argument(
+        "--sites", help="comma-separated sites labelled by name in metrics (others: first seen, up to a cap)"
+    )
     add_format_flag(parser)
 
 
@@ -57,6 +75,19 @@ def _dead_letter_path(args: argparse.Namespace, settings: Settings) -> Path:
         out = Path(args.out)
         return out.with_name(out.stem + ".dead-letters.jsonl")
     return settings.data_dir / "dead-letters.jsonl"
+
+
+def _hold(server: Any, seconds: float) -> None:
+    """Keep the metrics endpoint up for ``seconds`` (Ctrl-C ends it early), then stop it."""
+    import time
+
+    print(f"slotguard detect: serving metrics for {seconds:g} s more (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -81,6 +112,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.out != "-":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
+    metrics: Any = None
+    server: Any = None
+    replay = None
+    if args.replay_speed is not None:
+        if args.replay_speed <= 0:
+            print("slotguard detect: --replay-speed must be positive", file=sys.stderr)
+            return 2
+        replay = Replay(args.replay_speed)
+    if args.metrics_port is not None:
+        from alerts.metrics import Metrics
+
+        sites = [s.strip() for s in (args.sites or "").split(",") if s.strip()]
+        metrics = Metrics(sites=sites)
+        try:
+            server = metrics.serve(args.metrics_port)
+        except OSError as exc:
+            print(f"slotguard detect: cannot serve metrics on port {args.metrics_port}: {exc}", file=sys.stderr)
+            return 2
     try:
         with open(args.out, "wb") if out_stream is None else nullcontext(out_stream) as out:
             summary, _ = detect(
@@ -92,10 +141,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 history=history,
                 progress=progress,
                 pseudonymizer=pseudonymizer,
+                metrics=metrics,
+                replay=replay,
             )
     except FileNotFoundError as exc:
         print(f"slotguard detect: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if server is not None and args.metrics_hold <= 0:
+            server.shutdown()
+    if server is not None and args.metrics_hold > 0:
+        _hold(server, args.metrics_hold)
     figures = summary.as_dict()
     if args.format == "json":
         print(json.dumps(figures), file=sys.stderr)

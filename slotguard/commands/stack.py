@@ -1,4 +1,5 @@
-"""``slotguard stack``: the local services for development and tests (Kafka, ClickHouse)."""
+"""``slotguard stack``: the local services for development and tests (Kafka, ClickHouse, Prometheus,
+Alertmanager)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from slotguard.output import add_format_flag, table
 DESCRIPTION = """\
 Starts, stops or checks the services a development machine needs, all on 127.0.0.1 with their
 data under DATA_DIR/stack (an ignored folder): Apache Kafka (single-node KRaft, from Maven Central
-jars resolved once by scripts/kafka.sh) on 9092 and a ClickHouse server (Debian's clickhouse-server)
-on 19000. `up` is idempotent and waits until each answers; `down` stops what `up` started.
+jars resolved once by scripts/kafka.sh) on 9092, a ClickHouse server (Debian's clickhouse-server)
+on 19000, Prometheus on 9090 (alerts/prometheus.yml: scrapes `worker --metrics-port 9108` and
+`detect --metrics-port 9109`, rules from alerts/rules/) and Alertmanager on 9093
+(alerts/alertmanager.yml), whose receivers post to a local webhook receiver on 9095 that appends
+each notification to DATA_DIR/stack/alertmanager/notifications.jsonl. `up` is idempotent and
+waits until each answers; `down` stops what `up` started.
 
 examples:
   slotguard stack up
@@ -25,6 +30,8 @@ examples:
 SERVICES = {
     "kafka": ("scripts/kafka.sh", "kafka"),
     "clickhouse": ("scripts/clickhouse.sh", "clickhouse"),
+    "prometheus": ("scripts/prometheus.sh", "prometheus"),
+    "alertmanager": ("scripts/alertmanager.sh", "alertmanager"),
 }
 
 

@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-ms", type=float, default=1.0, help="longest wait to fill a batch")
     parser.add_argument("--events-topic", default="booking-events", help="input topic")
     parser.add_argument("--status-file", help="rewrite this JSON file every second with each partition's progress")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     parser.add_argument(
         "--verdicts-out", help="on shutdown, write the verdicts of the partitions held (JSON Lines, contract format)"
     )
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"slotguard worker: cannot reach Kafka at {config.brokers}: {exc}", file=sys.stderr)
         return 2
     sink: Any = None
+    sink_writer: Any = None
     if settings.store:
         from ingest.pseudonym import Pseudonymizer
         from storage import StoreError, open_store
@@ -96,19 +98,32 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             store = open_store(settings.store_url, pseudonym_key=settings.pseudonym_key)
             store.register_model(model.metadata)
-            writer = store.writer(pseudonymizer=Pseudonymizer(settings.pseudonym_key))
+            sink_writer = store.writer(pseudonymizer=Pseudonymizer(settings.pseudonym_key))
         except StoreError as exc:
             print(f"slotguard worker: {exc}", file=sys.stderr)
             return 2
+    metrics: Any = None
+    server: Any = None
+    if args.metrics_port is not None:
+        from alerts.metrics import Metrics
+
+        metrics = Metrics()
+        try:
+            server = metrics.serve(args.metrics_port)
+        except OSError as exc:
+            print(f"slotguard worker: cannot serve metrics on port {args.metrics_port}: {exc}", file=sys.stderr)
+            return 2
+    if sink_writer is not None:
         sink = HistorySink(
             config.brokers,
             f"{config.app_id}-history-sink",
             config.events_topic,
             config.history_topic,
             config.dead_letter_topic,
-            writer,
+            sink_writer,
+            metrics=metrics,
         )
-    app, shell = build_app(config, model, settings.engine, settings.pseudonym_key)
+    app, shell = build_app(config, model, settings.engine, settings.pseudonym_key, metrics)
     if sink is not None:
         shell.sink = sink
         sink.start()
@@ -136,4 +151,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             report = sink.writer.close()
             logger.info("history: %s", report.summary())
         logger.info("worker stats: %s", shell.stats)
+        if server is not None:
+            server.shutdown()
     return 0
