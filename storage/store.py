@@ -940,14 +940,18 @@ class Store:
         """Per day and site: accounts flagged, handoffs, flags dismissed; and the top reason kinds."""
         site_cond = f" AND site = {lit(site)}" if site else ""
         days: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"flags": 0, "handoffs": 0, "dismissed": 0})
-        for day, row_site, n in self._sql(
-            "SELECT toString(toDate(flagged_at)) AS day, site, uniqExact(account_id) FROM {db}.flags"
-            f" WHERE 1{site_cond} GROUP BY day, site"
-        ):
+        # each account counts once, on the day it was first flagged (by an alert or by a verdict)
+        first_flags = (
+            "SELECT account_id, argMin(site, fm) AS site,"
+            " toString(toDate(toDateTime(intDiv(min(fm), 1000), 'UTC'))) AS day FROM ("
+            f"SELECT account_id, site, flagged_ms AS fm FROM {{db}}.flags WHERE 1{site_cond}"
+            " UNION ALL SELECT account_id, site, assumeNotNull(flagged_ms) AS fm FROM {db}.current_verdicts"
+            f" WHERE flagged = 1 AND isNotNull(flagged_ms){site_cond}) GROUP BY account_id"
+        )
+        for day, row_site, n in self._sql(f"SELECT day, site, count() FROM ({first_flags}) GROUP BY day, site"):
             days[(day, row_site)]["flags"] = int(n)
         for day, row_site, n in self._sql(
-            "SELECT day, site, uniqExact(account_id) FROM (SELECT account_id, site, toString(toDate(flagged_at)) AS day"
-            f" FROM {{db}}.flags WHERE 1{site_cond}) AS flagged ANY INNER JOIN ("
+            f"SELECT day, site, count() FROM ({first_flags}) AS flagged ANY INNER JOIN ("
             + _LATEST_DECISION_SQL
             + ") AS latest USING account_id WHERE d = 'dismiss' GROUP BY day, site"
         ):
