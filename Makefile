@@ -17,7 +17,7 @@ MODEL_DAYS ?= 10
 MODEL_WORLDS := 0:default 1:hard 2:mobile 3:random 4:random 5:bot-heavy 6:quiet
 MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py simulator/*.py)
 
-.PHONY: help setup model demo test test-fast test-integration lint bench bench-stream quality clean kafka-jars
+.PHONY: help setup model demo test test-fast test-integration lint bench bench-stream quality clean kafka-jars browser-deps
 
 help:
 	@echo "make demo    simulate a world, detect scalpers in it, evaluate and show flagged accounts"
@@ -60,7 +60,7 @@ lint: $(STAMP)
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not integration" -p no:cacheprovider
 
-test-integration: setup
+test-integration: setup browser-deps
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
 	scripts/kafka.sh jars
 	$(VENV)/bin/pytest -q -m integration
@@ -84,6 +84,12 @@ quality: setup
 kafka-jars:
 	scripts/kafka.sh jars
 
+# the console's browser test: Debian's Chromium (never a downloaded browser) and playwright-core from npm
+browser-deps:
+	scripts/ensure-apt.sh chromium nodejs npm
+	@[ -d tests/browser/node_modules/playwright-core ] || \
+	  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+
 clean:
 	-scripts/clickhouse.sh stop
-	rm -rf $(VENV) var models/artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var models/artifacts .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules

@@ -47,6 +47,10 @@
     }
     const path = pts.map((p, i) => (i ? "L" : "M") + x(p.t).toFixed(1) + "," + y(p.s).toFixed(1)).join(" ");
     svg("path", { d: path, class: "score-line" }, root);
+    for (const p of pts) {
+      const dot = svg("circle", { cx: x(p.t).toFixed(1), cy: y(p.s).toFixed(1), r: 2.5, class: "score-dot" }, root);
+      svg("title", {}, dot).textContent = new Date(p.t).toISOString().slice(0, 16).replace("T", " ") + " score " + p.s.toFixed(2);
+    }
   }
 
   // --- reasons: highlight their events in the timeline -------------------------------------------
