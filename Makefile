@@ -86,7 +86,9 @@ kafka-jars:
 
 # the console's browser test: Debian's Chromium (never a downloaded browser) and playwright-core from npm
 browser-deps:
-	scripts/ensure-apt.sh chromium nodejs npm
+	scripts/ensure-apt.sh chromium
+	@command -v node >/dev/null || scripts/ensure-apt.sh nodejs
+	@command -v npm >/dev/null || scripts/ensure-apt.sh npm
 	@[ -d tests/browser/node_modules/playwright-core ] || \
 	  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 
