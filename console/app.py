@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE: Final = 25
-TIMELINE_EVENTS: Final = 1000
+TIMELINE_EVENTS: Final = 500
 #: a session ends this long after sign-in, whatever happens (the cookie's own expiry is the same)
 SESSION_MAX_AGE_S: Final = 8 * 3600
 #: how long a looked-up user (role, disabled) is trusted before the store is asked again

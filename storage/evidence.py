@@ -139,6 +139,20 @@ ALL_TYPES: Final = (
 _ANY_TYPE_KINDS: Final = frozenset({"automation", "datacenter", "address_churn", "shared_infrastructure", "mixed"})
 #: at most this many event ids per reason are returned (the count covers them all)
 MAX_EVIDENCE_EVENTS: Final = 2000
+#: the event columns the selection reads (as the store returns them: times in epoch ms, '' when absent)
+EVENT_FIELDS: Final = (
+    "event_id",
+    "type",
+    "ts_ms",
+    "slot_id",
+    "booking_id",
+    "applicant_id",
+    "slot_start_ms",
+    "device_id",
+    "ip",
+    "asn",
+    "user_agent",
+)
 _POLL_WINDOW = re.compile(r"between ([0-9-]+ [0-9:]+) UTC and ([0-9-]+ [0-9:]+) UTC")
 
 
@@ -168,10 +182,6 @@ def needed_types(reasons: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(types))
 
 
-def _ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
-
-
 def _parse_minute(text: str) -> int:
     return round(datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp() * 1000)
 
@@ -186,12 +196,13 @@ def select(
 ) -> list[dict[str, Any]]:
     """Per reason: its kind, family and the ids of the events behind it (time order).
 
-    ``events`` are the account's events of :func:`needed_types` in time order (contract field
-    names, ``ts`` as RFC 3339); ``releases`` maps a slot to its release times (ms); ``linked`` is
-    the account view's linked accounts (handoffs); ``shared`` maps device / ip / applicant to
-    the account's entities of that kind that other accounts used too.
+    ``events`` are the account's events of :func:`needed_types` in time order, with the
+    :data:`EVENT_FIELDS` (times in epoch ms, '' for an absent text); ``releases`` maps a slot to
+    its release times (ms); ``linked`` is the account view's linked accounts (handoffs);
+    ``shared`` maps device / ip / applicant to the account's entities of that kind that other
+    accounts used too.
     """
-    ts = [_ms(e["ts"]) for e in events]
+    ts = [int(e["ts_ms"]) for e in events]
     by_type: dict[str, list[int]] = defaultdict(list)
     for i, e in enumerate(events):
         by_type[e["type"]].append(i)
@@ -258,14 +269,14 @@ def _pick(
     if name == "unused":
         booking_of = {events[i].get("booking_id"): i for i in bookings}
         picked = []
-        slot_start = {events[i].get("booking_id"): events[i].get("slot_start") for i in bookings}
+        slot_start = {events[i].get("booking_id"): events[i].get("slot_start_ms") for i in bookings}
         for i in by_type.get("booking_no_show", []):
             picked.append(i)
             if events[i].get("booking_id") in booking_of:
                 picked.append(booking_of[events[i].get("booking_id")])
         for i in by_type.get("booking_cancelled", []):
             start = slot_start.get(events[i].get("booking_id"))
-            if start and _ms(start) - ts[i] < PARAMS.late_cancel_s * 1000:
+            if start and int(start) - ts[i] < PARAMS.late_cancel_s * 1000:
                 picked.append(i)
                 picked.append(booking_of[events[i].get("booking_id")])
         return sorted(set(picked))
@@ -295,7 +306,7 @@ def _pick(
         picked, last = [], None
         for i, e in enumerate(events):
             ip = e.get("ip")
-            if ip is None:
+            if not ip:
                 continue
             if last is not None and ip != last:
                 picked.append(i)
@@ -303,7 +314,7 @@ def _pick(
         return picked
     if name == "shared_infrastructure":
         devices, ips = shared.get("device", set()), shared.get("ip", set())
-        return [i for i, e in enumerate(events) if e.get("device_id") in devices or e.get("ip") in ips]
+        return [i for i, e in enumerate(events) if e["device_id"] in devices or e["ip"] in ips]
     if name == "shared_registration":
         return list(by_type.get("account_created", []))
     return []

@@ -647,13 +647,14 @@ class Store:
             return []
         account_id = str(view["account_id"])
         types = evidence.needed_types(reasons)
+        fields = evidence.EVENT_FIELDS
         rows = self._sql(
-            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
+            f"SELECT {', '.join(fields)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
             f" AND type IN {lits(types)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT {int(max_events):d}"
         )
-        events = [_event_dict(row) for row in rows]
+        events = [dict(zip(fields, row, strict=True)) for row in rows]
         releases: dict[str, list[int]] = defaultdict(list)
-        booked = sorted({e["slot_id"] for e in events if e["type"] == "booking_created" and e.get("slot_id")})
+        booked = sorted({e["slot_id"] for e in events if e["type"] == "booking_created" and e["slot_id"]})
         if booked and any(evidence.classify(r) is evidence.KINDS_BY_NAME["speed"] for r in reasons):
             for slot, ts_ms in self._sql(
                 "SELECT slot_id, ts_ms FROM {db}.events WHERE account_id = '' AND type = 'slot_released'"

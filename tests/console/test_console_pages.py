@@ -9,6 +9,7 @@ import re
 
 from starlette.testclient import TestClient
 
+import console.app as console_app
 from tests.console.conftest import USERS, ConsoleWorld, csrf_of, login, open_with_purpose
 
 _ROW_ACCOUNT = re.compile(r'<td><a href="/account/([^"]+)">')
@@ -78,7 +79,7 @@ def test_account_page_asks_the_purpose_then_shows_evidence_and_is_audited(
     csrf = login(client)
     account_id = console_world.flagged[0]
     html = open_with_purpose(client, "account", account_id, csrf, purpose="flag review for the prefecture")
-    view = console_world.store.account(account_id, max_events=1000)
+    view = console_world.store.account(account_id, max_events=console_app.TIMELINE_EVENTS)
     assert f"Account {account_id}" in html and "flagged" in html
     for reason in view["verdict"]["reasons"]:
         assert reason.replace("'", "&#39;") in html
@@ -108,7 +109,7 @@ def test_a_reason_lists_exactly_its_events(client: TestClient, console_world: Co
     index = max(range(len(reasons)), key=lambda i: reasons[i]["events_total"])
     page = client.get(f"/account/{account_id}", params={"reason": index})
     shown = re.findall(r'<tr data-event="([^"]+)">', page.text)
-    assert shown and set(shown) == set(reasons[index]["event_ids"][:1000])
+    assert shown and set(shown) == set(reasons[index]["event_ids"][: console_app.TIMELINE_EVENTS])
     only_type = reasons[index]["event_types"][0]
     filtered = client.get(f"/account/{account_id}", params={"reason": index, "type": only_type})
     rows = re.findall(r'<tr data-event="[^"]+">\s*<td>[^<]*</td><td>([^<]+)</td>', filtered.text)
