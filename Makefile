@@ -22,7 +22,7 @@ MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py simulat
 help:
 	@echo "make demo    simulate a world, detect scalpers in it, evaluate and show flagged accounts"
 	@echo "make test    lint, type-check, fast tests, then integration tests against real services"
-	@echo "make bench   speed and memory benchmarks (ratios against a baseline in the same run)"
+	@echo "make bench   speed, memory, storage and console benchmarks (ratios against a baseline in the same run)"
 	@echo "make bench-stream  the streaming worker on a real broker: events/s vs a plain consumer and detect; restart"
 	@echo "make quality detection quality on unseen worlds of both generators, with a plain baseline beside"
 	@echo "make setup   create .venv with slotguard and its dev tools, build the default model"
@@ -74,6 +74,7 @@ bench: setup
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
 	$(PY) -m tests.bench.detect_bench
 	$(PY) -m tests.bench.storage_bench
+	$(PY) -m tests.bench.console_bench
 
 bench-stream: setup kafka-jars
 	$(PY) -m tests.bench.stream_bench

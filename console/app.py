@@ -64,6 +64,8 @@ class Console:
         env.filters["score"] = lambda value: "-" if value is None else f"{float(value):.2f}"
         self.templates = Jinja2Templates(env=env)
         self._users: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        #: (session id, page kind, target) already justified in this process (saves an audit lookup)
+        self.justified: set[tuple[str, str, str]] = set()
 
     async def user(self, username: str) -> dict[str, Any] | None:
         """The user's current record (cached a few seconds), or None."""
@@ -329,19 +331,27 @@ async def queue(request: Request) -> Response:
 async def _purpose_needed(request: Request, kind: str, target: str) -> str | None:
     """The purpose to record with this view, '' when one was given earlier in the session, None when the
     investigator must state it first."""
+    console = _console(request)
+    key = (str(request.session.get("sid", "")), kind, target)
     pending = request.session.get("purpose")
     if isinstance(pending, dict) and pending.get("kind") == kind and pending.get("target") == target:
         request.session.pop("purpose")
+        _remember(console, key)
         return str(pending.get("text", ""))
-    console = _console(request)
+    if key in console.justified:
+        return ""
     seen = await console.gate.call(
-        console.gate.store.audit,
-        session_id=request.session.get("sid", ""),
-        target=target,
-        action=f"view_{kind}",
-        limit=1,
+        console.gate.store.audit, session_id=key[0], target=target, action=f"view_{kind}", limit=1
     )
+    if seen:
+        _remember(console, key)
     return "" if seen else None
+
+
+def _remember(console: Console, key: tuple[str, str, str]) -> None:
+    if len(console.justified) > 100_000:
+        console.justified.clear()
+    console.justified.add(key)
 
 
 @guarded("account")

@@ -44,7 +44,11 @@ from storage import Store, open_store
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "bench-key"
-PORTS = {"CH_TCP_PORT": "19100", "CH_HTTP_PORT": "18223"}
+#: the benchmark's own server ports (the tests use 19100, the storage benchmark 19300)
+PORTS = {
+    "CH_TCP_PORT": os.environ.get("CONSOLE_BENCH_TCP_PORT", "19400"),
+    "CH_HTTP_PORT": os.environ.get("CONSOLE_BENCH_HTTP_PORT", "18423"),
+}
 QUEUE_TARGET_MS = 300.0
 ACCOUNT_TARGET_MS = 300.0
 OPERATION_TARGET_MS = 1000.0
@@ -189,8 +193,9 @@ def measure(base: str, runs: int, port: str) -> dict[str, Any]:
     from starlette.testclient import TestClient
 
     with open_store(f"{base}/console_bench", pseudonym_key=KEY) as admin:
-        if admin.user("bench-investigator") is None:
-            admin.save_user("bench-investigator", "investigator", hash_password(PASSWORD), disabled=False, by="bench")
+        for name, role in (("bench-investigator", "investigator"), ("bench-it", "it")):
+            if admin.user(name) is None:
+                admin.save_user(name, role, hash_password(PASSWORD), disabled=False, by="bench")
         decisions = _decide_some(admin)
         stored = admin.counts()
     app_url = f"clickhouse://slotguard_app:slotguard-app@127.0.0.1:{port}/console_bench"
@@ -243,6 +248,12 @@ def measure(base: str, runs: int, port: str) -> dict[str, Any]:
         timed(f"/operation/{root}")
         operation = [timed(f"/operation/{root}") for _ in range(max(5, runs // 4))]
         result["operation"] = {**_summary(operation), "members": sizes[root], "root": root}
+        client.cookies.clear()
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        client.post("/login", data={"username": "bench-it", "password": PASSWORD, "csrf_token": csrf})
+        overview = [timed("/overview") for _ in range(5)]
+        result["overview"] = _summary(overview)
     finally:
         store.close()
     result["ratios"] = {
@@ -273,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         f"console with {result['stored']['events']:,} events on ClickHouse: queue p95 {q['p95_ms']} ms "
         f"({result['ratios']['queue_p95_to_target']:.2f}x of 300 ms), account p95 {a['p95_ms']} ms "
         f"({result['ratios']['account_p95_to_target']:.2f}x of 300 ms), operation of {o['members']} accounts "
-        f"p95 {o['p95_ms']} ms ({result['ratios']['operation_p95_to_target']:.2f}x of 1 s)"
+        f"p95 {o['p95_ms']} ms ({result['ratios']['operation_p95_to_target']:.2f}x of 1 s); "
+        f"overview p95 {result['overview']['p95_ms']} ms (no target)"
     )
     return 0
 
