@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE: Final = 25
-TIMELINE_EVENTS: Final = 500
+TIMELINE_EVENTS: Final = 300
 #: a session ends this long after sign-in, whatever happens (the cookie's own expiry is the same)
 SESSION_MAX_AGE_S: Final = 8 * 3600
 #: how long a looked-up user (role, disabled) is trusted before the store is asked again
@@ -382,7 +382,7 @@ async def account_page(request: Request) -> Response:
     stated = await _purpose_needed(request, "account", account_id)
     if stated is None:
         return console.render(request, "purpose.html", kind="account", target=account_id)
-    view = await console.gate.call(store.account, account_id, max_events=TIMELINE_EVENTS)
+    view = await console.gate.call(store.account, account_id, max_events=TIMELINE_EVENTS, shared_activity=False)
     reasons = await console.gate.call(store.evidence, view)
     history = await console.gate.call(store.score_history, account_id)
     chains = await console.gate.call(store.handoff_chains, account_id)

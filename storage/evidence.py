@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from features.infra import DATACENTER_ASNS, is_automation_agent
+from features.infra import AUTOMATION_UA_PATTERN, DATACENTER_ASNS
 from features.params import PARAMS
 from features.registry import FAMILIES
 
@@ -151,8 +151,11 @@ EVENT_FIELDS: Final = (
     "device_id",
     "ip",
     "asn",
-    "user_agent",
+    "automated",
 )
+#: an automation user agent, as ``features.infra.is_automation_agent`` tells it (RE2 and Python alike);
+#: the store computes ``automated`` with it so the user agents themselves are not sent
+AUTOMATION_PATTERN: Final = "(?i)" + AUTOMATION_UA_PATTERN
 _POLL_WINDOW = re.compile(r"between ([0-9-]+ [0-9:]+) UTC and ([0-9-]+ [0-9:]+) UTC")
 
 
@@ -197,7 +200,7 @@ def select(
     """Per reason: its kind, family and the ids of the events behind it (time order).
 
     ``events`` are the account's events of :func:`needed_types` in time order, with the
-    :data:`EVENT_FIELDS` (times in epoch ms, '' for an absent text); ``releases`` maps a slot to
+    :data:`EVENT_FIELDS` (times in epoch ms, '' for an absent text, ``automated`` 0/1); ``releases`` maps a slot to
     its release times (ms); ``linked`` is the account view's linked accounts (handoffs);
     ``shared`` maps device / ip / applicant to the account's entities of that kind that other
     accounts used too.
@@ -299,7 +302,7 @@ def _pick(
         reused |= shared.get("applicant", set())
         return [i for i in bookings if events[i].get("applicant_id") in reused]
     if name == "automation":
-        return [i for i, e in enumerate(events) if is_automation_agent(e.get("user_agent"))]
+        return [i for i, e in enumerate(events) if e["automated"]]
     if name == "datacenter":
         return [i for i, e in enumerate(events) if e.get("asn") in DATACENTER_ASNS]
     if name == "address_churn":

@@ -356,11 +356,15 @@ class Store:
         *,
         max_events: int | None = 1000,
         handoff_window_s: float = HANDOFF_WINDOW_S,
+        shared_activity: bool = True,
     ) -> dict[str, Any]:
         """Everything about one account: timeline, current verdict, flags, decisions, linked accounts.
 
         ``events`` holds the latest ``max_events`` events in time order (all of them when None);
-        ``events_total`` says how many there are. Raises UnknownAccount when nothing is known.
+        ``events_total`` says how many there are. ``shared_activity=False`` leaves out how many of
+        each linked account's events used the shared entities (their ``events``, then 0): the
+        costliest query of the view, which the console does not show. Raises UnknownAccount when
+        nothing is known.
         """
         a = lit(account_id)
         (total, first_ms, last_ms, sites, devices, ips, applicants) = self._sql(
@@ -385,6 +389,7 @@ class Store:
             ips=sorted(i for i in ips if i),
             applicants=sorted(x for x in applicants if x),
             window_ms=round(handoff_window_s * 1000),
+            shared_activity=shared_activity,
         )
         return {
             "account_id": account_id,
@@ -459,6 +464,7 @@ class Store:
         ips: list[str],
         applicants: list[str],
         window_ms: int,
+        shared_activity: bool = True,
     ) -> dict[str, Any]:
         a = lit(account_id)
         linked: dict[str, Any] = {name: [] for name in _LINK_KINDS.values()}
@@ -489,7 +495,7 @@ class Store:
                 ):
                     counts[_LINK_KINDS[kind]] = int(n)
             shown = [row for found in per_kind.values() for row in found[:LINKED_LIMIT]]
-            activity = self._shared_activity(sorted({r[1] for r in shown}), wanted)
+            activity = self._shared_activity(sorted({r[1] for r in shown}), wanted) if shared_activity else {}
             for kind, other, shared, first_ms, last_ms in shown:
                 linked[_LINK_KINDS[kind]].append(
                     {
@@ -648,8 +654,9 @@ class Store:
         account_id = str(view["account_id"])
         types = evidence.needed_types(reasons)
         fields = evidence.EVENT_FIELDS
+        columns = [f"match(user_agent, {lit(evidence.AUTOMATION_PATTERN)})" if f == "automated" else f for f in fields]
         rows = self._sql(
-            f"SELECT {', '.join(fields)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
+            f"SELECT {', '.join(columns)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
             f" AND type IN {lits(types)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT {int(max_events):d}"
         )
         events = [dict(zip(fields, row, strict=True)) for row in rows]
@@ -693,16 +700,18 @@ class Store:
     def score_history(self, account_id: str, *, max_points: int = 240) -> dict[str, Any]:
         """The account's score over event time (peak per time bucket, from its snapshots) and the threshold."""
         a = lit(account_id)
-        span = self._sql(f"SELECT min(t_ms), max(t_ms), count() FROM {{db}}.snapshots WHERE account_id = {a}")
-        first_ms, last_ms, n = span[0] if span else (0, 0, 0)
+        snapshots = self._sql(
+            f"SELECT t_ms, max(score) FROM {{db}}.snapshots WHERE account_id = {a} GROUP BY t_ms ORDER BY t_ms"
+        )
         points: list[dict[str, Any]] = []
-        if n:
-            bucket = max(60_000, -(-(int(last_ms) - int(first_ms) + 1) // max(1, max_points)))
-            for t_ms, score in self._sql(
-                f"SELECT intDiv(t_ms, {bucket:d}) * {bucket:d} AS b, max(score) FROM {{db}}.snapshots"
-                f" WHERE account_id = {a} GROUP BY b ORDER BY b"
-            ):
-                points.append({"t": iso(int(t_ms)), "score": float(score)})
+        if snapshots:
+            first_ms, last_ms = int(snapshots[0][0]), int(snapshots[-1][0])
+            bucket = max(60_000, -(-(last_ms - first_ms + 1) // max(1, max_points)))
+            peaks: dict[int, float] = {}
+            for t_ms, score in snapshots:
+                b = int(t_ms) // bucket * bucket
+                peaks[b] = max(peaks.get(b, float(score)), float(score))
+            points = [{"t": iso(b), "score": score} for b, score in sorted(peaks.items())]
         threshold = self._sql(
             f"SELECT threshold FROM {{db}}.flags WHERE account_id = {a} ORDER BY flagged_ms DESC LIMIT 1"
         )

@@ -242,7 +242,7 @@ def measure(base: str, runs: int, port: str) -> dict[str, Any]:
             account_events.append(store.account(account_id, max_events=1)["events_total"])
         result["account"] = {**_summary(account_ms), "events_per_account_max": max(account_events)}
 
-        sizes = {a: len(store.operation(a)["members"]) for a in flagged[:40]}
+        sizes = {a: len(store.operation(a)["members"]) for a in flagged[:120]}
         root = max(sizes, key=lambda a: sizes[a])
         client.post("/purpose", data={"kind": "operation", "target": root, "purpose": "bench", "csrf_token": csrf})
         timed(f"/operation/{root}")

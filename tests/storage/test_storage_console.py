@@ -259,3 +259,32 @@ def test_the_application_database_user_cannot_change_or_remove_audit_rows(clickh
     finally:
         with open_store(f"{clickhouse_server.base_url}/{database}", pseudonym_key=KEY) as cleanup:
             cleanup.backend.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_the_engine_tells_automation_agents_as_the_features_do(store: Store) -> None:
+    """Evidence asks the engine (RE2 ``match``) which requests came from automation agents: it must
+    agree with ``features.infra.is_automation_agent`` (Python ``re``)."""
+    from features.infra import is_automation_agent
+    from storage.evidence import AUTOMATION_PATTERN
+    from storage.sql import lit
+
+    agents = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        "python-requests/2.31.0",
+        "Python-urllib/3.11",
+        "curl/8.5.0",
+        "CURL/8.0",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36",
+        "okhttp/4.12.0",
+        "Go-http-client/2.0",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+        "Java/17.0.2",
+        "JavaScript enthusiast's browser",
+        "",
+    ]
+    rows = store.backend.query(
+        f"SELECT ua, match(ua, {lit(AUTOMATION_PATTERN)}) FROM (SELECT arrayJoin({lit(agents)}) AS ua)"
+    )
+    engine = {ua: bool(flag) for ua, flag in rows}
+    assert {ua: engine[ua] for ua in agents} == {ua: is_automation_agent(ua) for ua in agents}
+    assert sum(engine.values()) == 8
