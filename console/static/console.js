@@ -152,7 +152,13 @@
       const days = d.days.filter((r) => r.site === site);
       const fig = document.createElement("figure");
       const cap = document.createElement("figcaption");
-      cap.textContent = site + ": " + series.map((s) => s[1]).join(", ") + " per day";
+      cap.textContent = site + ", per day: ";
+      for (const [key, label] of series) {
+        const item = document.createElement("span");
+        item.className = "key s-" + key;
+        item.textContent = label;
+        cap.appendChild(item);
+      }
       const W = 640, H = 160, L = 30, B = 28, T = 8;
       const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart-svg", role: "img" }, fig);
       const top = Math.max(1, ...days.flatMap((r) => series.map((s) => r[s[0]])));

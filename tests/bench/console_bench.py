@@ -9,7 +9,7 @@ The history: a simulated world (seed 7, 2,000 accounts, 5 days: about 206k event
 once into a base database (events, snapshots, verdicts, flags: what ``detect --store`` writes),
 then replicated under new ids until 10M events are stored: every copy's accounts, events,
 sessions, slots, bookings and applicants get the copy's suffix; devices and addresses are shared by
-four consecutive copies (so operations span copies and reach the 60-account cap). Rows go in
+five consecutive copies (so the biggest operation spans copies and reaches the 60-account cap). Rows go in
 through the store's columnar insert (``Backend.insert``, as ``HistoryWriter`` flushes them), with the
 materialized views firing. Raw lines are copied as they are (they keep the base ids). Load time is
 reported; the replicated store is kept under ``--dir`` and reused by the next run.
@@ -53,6 +53,9 @@ QUEUE_TARGET_MS = 300.0
 ACCOUNT_TARGET_MS = 300.0
 OPERATION_TARGET_MS = 1000.0
 PASSWORD = "bench password long enough"
+#: consecutive copies sharing devices and addresses (the database name says it, so a change rebuilds)
+SHARED_BY = 5
+BENCH_DB = f"console_bench_s{SHARED_BY}"
 #: per table: columns copied, and the id columns a copy suffixes (shared: suffixed per group of 4 copies)
 TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "events": (
@@ -122,10 +125,10 @@ def ensure_base(base: str, directory: Path) -> dict[str, Any]:
 
 
 def ensure_replicas(base: str, events: int) -> dict[str, Any]:
-    """Copies of the base world in ``console_bench`` until ``events`` events are stored; load time."""
+    """Copies of the base world in ``BENCH_DB`` until ``events`` events are stored; load time."""
     with (
         open_store(f"{base}/console_base", pseudonym_key=KEY) as source,
-        open_store(f"{base}/console_bench", pseudonym_key=KEY) as target,
+        open_store(f"{base}/{BENCH_DB}", pseudonym_key=KEY) as target,
     ):
         per_copy = _count(source, "events")
         copies = -(-events // per_copy)
@@ -150,10 +153,10 @@ def ensure_replicas(base: str, events: int) -> dict[str, Any]:
                 for name in own:
                     cols[name] = [f"{v}~{k}" if v else v for v in cols[name]]
                 for name in shared:
-                    cols[name] = [f"{v}~{k // 4}" if v else v for v in cols[name]]
+                    cols[name] = [f"{v}~{k // SHARED_BY}" if v else v for v in cols[name]]
                 if table == "verdicts":
                     cols["buyers"] = [[f"{b}~{k}" for b in bs] for bs in cols["buyers"]]
-                target.backend.insert(f"console_bench.{table}", cols)
+                target.backend.insert(f"{BENCH_DB}.{table}", cols)
                 rows_written += len(cols["account_id"])
             elapsed = time.perf_counter() - started
             print(f"  copy {k + 1}/{copies} stored ({elapsed:.0f} s)", file=sys.stderr, flush=True)
@@ -192,13 +195,13 @@ def measure(base: str, runs: int, port: str) -> dict[str, Any]:
     """Page latencies through the ASGI app, connected as the application user."""
     from starlette.testclient import TestClient
 
-    with open_store(f"{base}/console_bench", pseudonym_key=KEY) as admin:
+    with open_store(f"{base}/{BENCH_DB}", pseudonym_key=KEY) as admin:
         for name, role in (("bench-investigator", "investigator"), ("bench-it", "it")):
             if admin.user(name) is None:
                 admin.save_user(name, role, hash_password(PASSWORD), disabled=False, by="bench")
         decisions = _decide_some(admin)
         stored = admin.counts()
-    app_url = f"clickhouse://slotguard_app:slotguard-app@127.0.0.1:{port}/console_bench"
+    app_url = f"clickhouse://slotguard_app:slotguard-app@127.0.0.1:{port}/{BENCH_DB}"
     store = open_store(app_url, pseudonym_key=KEY, create=False)
     result: dict[str, Any] = {"stored": stored, "decisions": decisions, "database_user": "slotguard_app"}
     try:

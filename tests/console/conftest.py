@@ -1,5 +1,8 @@
-"""Fixtures for the console: a small simulated world detected into a chDB store once per session, with
-one user per role, and a fresh app (its own login throttle) per test."""
+"""Fixtures for the console: a simulated world detected into a chDB store once for this package's tests,
+with one user per role, and a fresh app (its own login throttle) per test.
+
+The store lives in the session's shared chDB directory (chDB binds one directory per process) and is
+closed when the package's tests are done, so tests elsewhere can open other embedded stores after."""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ class ConsoleWorld:
     flagged: list[str]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_world(
     family_model: ModelArtifact, chdb_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleWorld]:
