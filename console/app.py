@@ -313,7 +313,7 @@ async def queue(request: Request) -> Response:
         state=state,
         site=site or "",
         reason=reason or "",
-        since=params.get("since", "") if not errors else (params.get("since", "") if since else ""),
+        since=params.get("since", "") if since else "",
         until=params.get("until", "") if until else "",
         kinds=REASON_KINDS,
         errors=errors,
