@@ -189,9 +189,40 @@ def _parse_minute(text: str) -> int:
     return round(datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp() * 1000)
 
 
+class _Row:
+    """One event of a column set, read by field name (built on access: no dict per event)."""
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]], i: int) -> None:
+        self._columns = columns
+        self._i = i
+
+    def __getitem__(self, name: str) -> Any:
+        return self._columns[name][self._i]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        column = self._columns.get(name)
+        return default if column is None else column[self._i]
+
+
+class _Rows:
+    """The events of a column set as a sequence of rows."""
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        self.columns = columns
+        self._n = len(columns["event_id"])
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> _Row:
+        return _Row(self.columns, i)
+
+
 def select(
     reasons: Sequence[str],
-    events: Sequence[Mapping[str, Any]],
+    columns: Mapping[str, Sequence[Any]],
     *,
     releases: Mapping[str, Sequence[int]],
     linked: Mapping[str, Any],
@@ -199,16 +230,17 @@ def select(
 ) -> list[dict[str, Any]]:
     """Per reason: its kind, family and the ids of the events behind it (time order).
 
-    ``events`` are the account's events of :func:`needed_types` in time order, with the
-    :data:`EVENT_FIELDS` (times in epoch ms, '' for an absent text, ``automated`` 0/1); ``releases`` maps a slot to
-    its release times (ms); ``linked`` is the account view's linked accounts (handoffs);
+    ``columns`` are the account's events of :func:`needed_types` in time order, one sequence per
+    field of :data:`EVENT_FIELDS` (times in epoch ms, '' for an absent text, ``automated`` 0/1);
+    ``releases`` maps a slot to its release times (ms); ``linked`` is the account view's linked accounts (handoffs);
     ``shared`` maps device / ip / applicant to the account's entities of that kind that other
     accounts used too.
     """
-    ts = [int(e["ts_ms"]) for e in events]
+    events = _Rows(columns)
+    ts = [int(t) for t in columns["ts_ms"]]
     by_type: dict[str, list[int]] = defaultdict(list)
-    for i, e in enumerate(events):
-        by_type[e["type"]].append(i)
+    for i, kind_of_event in enumerate(columns["type"]):
+        by_type[kind_of_event].append(i)
     search_ts = [ts[i] for i in by_type.get("slot_search", [])]
     out: list[dict[str, Any]] = []
     for index, reason in enumerate(reasons):
@@ -222,9 +254,9 @@ def select(
                 "title": kind.title if kind else "reason",
                 "family": kind.family if kind else "",
                 "family_kind": family_kind(kind.family) if kind else "",
-                "event_types": sorted({events[i]["type"] for i in picked}),
+                "event_types": sorted({columns["type"][i] for i in picked}),
                 "events_total": len(picked),
-                "event_ids": [events[i]["event_id"] for i in picked[:MAX_EVIDENCE_EVENTS]],
+                "event_ids": [columns["event_id"][i] for i in picked[:MAX_EVIDENCE_EVENTS]],
             }
         )
     return out
@@ -233,7 +265,7 @@ def select(
 def _pick(
     kind: ReasonKind,
     reason: str,
-    events: Sequence[Mapping[str, Any]],
+    events: _Rows,
     ts: Sequence[int],
     by_type: Mapping[str, list[int]],
     search_ts: Sequence[int],
@@ -301,14 +333,14 @@ def _pick(
         reused = {a for a, n in count.items() if n >= PARAMS.applicant_shared_bookings}
         reused |= shared.get("applicant", set())
         return [i for i in bookings if events[i].get("applicant_id") in reused]
+    columns = events.columns
     if name == "automation":
-        return [i for i, e in enumerate(events) if e["automated"]]
+        return [i for i, automated in enumerate(columns["automated"]) if automated]
     if name == "datacenter":
-        return [i for i, e in enumerate(events) if e.get("asn") in DATACENTER_ASNS]
+        return [i for i, asn in enumerate(columns["asn"]) if asn in DATACENTER_ASNS]
     if name == "address_churn":
         picked, last = [], None
-        for i, e in enumerate(events):
-            ip = e.get("ip")
+        for i, ip in enumerate(columns["ip"]):
             if not ip:
                 continue
             if last is not None and ip != last:
@@ -317,7 +349,11 @@ def _pick(
         return picked
     if name == "shared_infrastructure":
         devices, ips = shared.get("device", set()), shared.get("ip", set())
-        return [i for i, e in enumerate(events) if e["device_id"] in devices or e["ip"] in ips]
+        return [
+            i
+            for i, (device, ip) in enumerate(zip(columns["device_id"], columns["ip"], strict=True))
+            if device in devices or ip in ips
+        ]
     if name == "shared_registration":
         return list(by_type.get("account_created", []))
     return []

@@ -654,27 +654,35 @@ class Store:
         account_id = str(view["account_id"])
         types = evidence.needed_types(reasons)
         fields = evidence.EVENT_FIELDS
-        columns = [f"match(user_agent, {lit(evidence.AUTOMATION_PATTERN)})" if f == "automated" else f for f in fields]
+        selected = [f"match(user_agent, {lit(evidence.AUTOMATION_PATTERN)})" if f == "automated" else f for f in fields]
         rows = self._sql(
-            f"SELECT {', '.join(columns)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
+            f"SELECT {', '.join(selected)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
             f" AND type IN {lits(types)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT {int(max_events):d}"
         )
-        events = [dict(zip(fields, row, strict=True)) for row in rows]
+        columns: dict[str, Sequence[Any]] = (
+            dict(zip(fields, zip(*rows, strict=True), strict=True)) if rows else {f: () for f in fields}
+        )
         releases: dict[str, list[int]] = defaultdict(list)
-        booked = sorted({e["slot_id"] for e in events if e["type"] == "booking_created" and e["slot_id"]})
+        booked = sorted(
+            {
+                slot
+                for slot, kind in zip(columns["slot_id"], columns["type"], strict=True)
+                if kind == "booking_created" and slot
+            }
+        )
         if booked and any(evidence.classify(r) is evidence.KINDS_BY_NAME["speed"] for r in reasons):
             for slot, ts_ms in self._sql(
                 "SELECT slot_id, ts_ms FROM {db}.events WHERE account_id = '' AND type = 'slot_released'"
                 f" AND slot_id IN {lits(booked)} LIMIT 1 BY event_id"
             ):
                 releases[slot].append(int(ts_ms))
-        shared = self._shared_entities(account_id, events)
-        return evidence.select(reasons, events, releases=releases, linked=view.get("linked") or {}, shared=shared)
+        shared = self._shared_entities(account_id, columns)
+        return evidence.select(reasons, columns, releases=releases, linked=view.get("linked") or {}, shared=shared)
 
-    def _shared_entities(self, account_id: str, events: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
-        """Of the account's devices, addresses and applicants (in ``events``), those other accounts used too."""
+    def _shared_entities(self, account_id: str, columns: Mapping[str, Sequence[Any]]) -> dict[str, set[str]]:
+        """Of the account's devices, addresses and applicants (in ``columns``), those other accounts used too."""
         column = {"device": "device_id", "ip": "ip", "applicant": "applicant_id"}
-        mine = {kind: sorted({str(e[col]) for e in events if e.get(col)}) for kind, col in column.items()}
+        mine = {kind: sorted(set(columns[col]) - {"", None}) for kind, col in column.items()}
         branches = [
             "SELECT kind, entity FROM {db}.entity_links "
             f"WHERE kind = {lit(kind)} AND entity IN {lits(keys)} AND account_id != {lit(account_id)}"
