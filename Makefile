@@ -18,12 +18,12 @@ MODEL_WORLDS := 0:default 1:hard 2:mobile 3:random 4:random 5:bot-heavy 6:quiet
 MODEL_SOURCES := $(wildcard features/*.py models/*.py ingest/contract.py simulator/*.py)
 
 .PHONY: help setup model demo test test-fast test-integration lint bench bench-stream quality clean kafka-jars \
-	alert-tools rules dashboards dashboards-png
+	alert-tools rules dashboards dashboards-png browser-deps
 
 help:
 	@echo "make demo    simulate a world, detect scalpers in it, evaluate and show flagged accounts"
 	@echo "make test    lint, type-check, fast tests, then integration tests against real services"
-	@echo "make bench   speed and memory benchmarks (ratios against a baseline in the same run)"
+	@echo "make bench   speed, memory, storage and console benchmarks (ratios against a baseline in the same run)"
 	@echo "make bench-stream  the streaming worker on a real broker: events/s vs a plain consumer and detect; restart"
 	@echo "make quality detection quality on unseen worlds of both generators, with a plain baseline beside"
 	@echo "make setup   create .venv with slotguard and its dev tools, build the default model"
@@ -68,7 +68,7 @@ alert-tools:
 test-fast: setup alert-tools
 	$(VENV)/bin/pytest -q -m "not integration" -p no:cacheprovider
 
-test-integration: setup alert-tools
+test-integration: setup alert-tools browser-deps
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client
 	scripts/kafka.sh jars
 	$(VENV)/bin/pytest -q -m integration
@@ -83,6 +83,7 @@ bench: setup
 	$(PY) -m tests.bench.detect_bench
 	$(PY) -m tests.bench.storage_bench
 	$(PY) -m tests.bench.metrics_series
+	$(PY) -m tests.bench.console_bench
 
 bench-stream: setup kafka-jars
 	$(PY) -m tests.bench.stream_bench --profile
@@ -103,8 +104,16 @@ dashboards-png: setup alert-tools
 	scripts/ensure-apt.sh chromium
 	$(PY) -m dashboards.pictures
 
+# the console's browser test: Debian's Chromium (never a downloaded browser) and playwright-core from npm
+browser-deps:
+	scripts/ensure-apt.sh chromium
+	@command -v node >/dev/null || scripts/ensure-apt.sh nodejs
+	@command -v npm >/dev/null || scripts/ensure-apt.sh npm
+	@[ -d tests/browser/node_modules/playwright-core ] || \
+	  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+
 clean:
 	-scripts/clickhouse.sh stop
 	-scripts/prometheus.sh stop var/stack/prometheus
 	-scripts/alertmanager.sh stop var/stack/alertmanager
-	rm -rf $(VENV) var models/artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var models/artifacts .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules

@@ -99,6 +99,8 @@ _AUTOMATION_UA = re.compile(
     r"libwww-perl|Scrapy|HeadlessChrome|PhantomJS|Puppeteer|Playwright|Selenium|node-fetch|axios/",
     re.IGNORECASE,
 )
+#: the pattern itself, for engines that match it in SQL (the console's evidence: RE2 reads it alike)
+AUTOMATION_UA_PATTERN: Final = _AUTOMATION_UA.pattern
 _AGENT_CACHE: dict[str, bool] = {}
 _UA_CACHE_MAX: Final = 4096
 

@@ -10,6 +10,8 @@
 # DIR defaults to var/clickhouse-server. Ports: native $CH_TCP_PORT (19000), HTTP $CH_HTTP_PORT
 # (18123), never the system defaults, so a system server (if any) is neither used nor disturbed.
 # Install the server first with: scripts/ensure-apt.sh clickhouse-server clickhouse-client
+# Users: `default` (no password, all rights: migrations, tests) and `slotguard_app` (password
+# slotguard-app, profile `app` with allow_ddl=0: what the investigator console should run as).
 set -euo pipefail
 
 cmd=${1:-status}
@@ -91,6 +93,13 @@ EOF
             <!-- idle connections notice a shutdown within 1s (default 10s), so stop is quick -->
             <poll_interval>1</poll_interval>
         </default>
+        <!-- the investigator console's application user: reads, inserts, no DDL (18.16 has no GRANT):
+             refuses ALTER ... UPDATE/DELETE, DROP, TRUNCATE, OPTIMIZE, and changing allow_ddl back -->
+        <app>
+            <max_memory_usage>8000000000</max_memory_usage>
+            <poll_interval>1</poll_interval>
+            <allow_ddl>0</allow_ddl>
+        </app>
     </profiles>
     <users>
         <default>
@@ -102,6 +111,15 @@ EOF
             <profile>default</profile>
             <quota>default</quota>
         </default>
+        <slotguard_app>
+            <password>slotguard-app</password>
+            <networks replace="replace">
+                <ip>127.0.0.1</ip>
+                <ip>::1</ip>
+            </networks>
+            <profile>app</profile>
+            <quota>default</quota>
+        </slotguard_app>
     </users>
     <quotas>
         <default>

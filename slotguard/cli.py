@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decide": ("decide", "record a decision on an account: confirm, dismiss or escalate (becomes a training label)"),
     "retention": ("retention", "drop history older than N months (whole monthly partitions); --dry-run lists them"),
     "store": ("store", "create/upgrade the history store, show its state, export training labels"),
+    "console": ("console", "serve the investigator console (web): queue, evidence, operations, decisions, audit"),
+    "users": ("users", "add, list, disable or enable the console's users and their roles (admins)"),
+    "audit": ("audit", "read the console's audit trail: who viewed, searched or decided what, when, and why"),
+    "labels": ("labels", "export investigators' decisions as training labels (JSON lines)"),
 }
 
 EPILOG = """\

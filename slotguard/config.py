@@ -36,6 +36,9 @@ class Settings:
     log_level: str = "WARNING"
     #: Kafka bootstrap servers (comma-separated) for ``worker`` and ``produce``
     brokers: str = "127.0.0.1:9092"
+    #: signs the investigator console's session cookies; empty: a random key per process (sessions
+    #: end when the console restarts)
+    console_secret: str = ""
     engine: EngineConfig = field(default_factory=EngineConfig)
 
     @property
@@ -51,6 +54,7 @@ _ENV = {
     "SLOTGUARD_PSEUDONYM_KEY": "pseudonym_key",
     "SLOTGUARD_LOG_LEVEL": "log_level",
     "SLOTGUARD_BROKERS": "brokers",
+    "SLOTGUARD_CONSOLE_SECRET": "console_secret",
 }
 
 

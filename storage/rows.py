@@ -80,6 +80,8 @@ TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "flagged",
         "flagged_ms",
         "reasons",
+        "category",
+        "buyers",
         "row_version",
     ),
     "flags": (

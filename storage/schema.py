@@ -83,6 +83,10 @@ def apply_migrations(
 ) -> list[int]:
     """Bring the schema up to date; return the versions applied now (empty when already current)."""
     migrations = load_migrations() if migrations is None else migrations
+    if _current(backend, database, migrations):
+        # nothing to do, and no DDL sent: a database user without DDL rights (``allow_ddl = 0``, the
+        # console's application user) can open a store whose schema is up to date
+        return []
     if create:
         backend.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     backend.command(render(_BOOTSTRAP, database))
@@ -115,6 +119,17 @@ def apply_migrations(
         )
         applied.append(migration.version)
     return applied
+
+
+def _current(backend: Backend, database: str, migrations: list[Migration]) -> bool:
+    """Whether every migration is recorded as applied (read-only checks: no statement changes anything)."""
+    found = backend.query(
+        f"SELECT name FROM system.tables WHERE database = {lit(database)} AND name = 'schema_migrations'"
+    )
+    if not found:
+        return False
+    done = applied_versions(backend, database)
+    return all(m.version in done and done[m.version] == m.checksum for m in migrations)
 
 
 _ADD_COLUMN = re.compile(

@@ -17,12 +17,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from typing import Any, Final
 
 import msgspec
 
 from ingest.pseudonym import Pseudonymizer
-from storage import retention
+from storage import evidence, retention
 from storage.backends import Backend, connect
 from storage.errors import StoreError, StoreUnavailable, UnknownAccount
 from storage.rows import TABLE_COLUMNS
@@ -38,6 +39,11 @@ DECISIONS: Final = ("confirm", "dismiss", "escalate")
 HANDOFF_WINDOW_S: Final = 120.0
 #: linked accounts listed per kind (the counts cover all of them)
 LINKED_LIMIT: Final = 100
+#: the queue's decision states: no decision yet, or the latest decision
+QUEUE_STATES: Final = ("undecided", *DECISIONS)
+_LATEST_DECISION_SQL: Final = (
+    "SELECT account_id, argMax(decision, tuple(decided_ms, decision_id)) AS d FROM {db}.decisions GROUP BY account_id"
+)
 
 #: the logical key of each table: what "the same row" means (also its ReplacingMergeTree key)
 KEYS: Final[dict[str, str]] = {
@@ -52,6 +58,8 @@ KEYS: Final[dict[str, str]] = {
     "flags": "site, flagged_ms, account_id, model_version",
     "decisions": "decision_id",
     "models": "version",
+    "users": "username",
+    "audit": "audit_id",
 }
 
 #: an account's timeline: every stored event column but the account itself (implied), its
@@ -199,45 +207,47 @@ class Store:
     # --- flagged -------------------------------------------------------------------------------
 
     def flagged(
-        self, *, site: str | None = None, since: datetime | int | None = None, limit: int = 50
+        self,
+        *,
+        site: str | None = None,
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
+        reason_kind: str | None = None,
+        decision: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
     ) -> list[dict[str, Any]]:
         """Flagged accounts, highest current score first, with reasons and the latest decision.
 
         An account is flagged when its current verdict (latest ``scored_at``) says so; an account
         with a flag but no flagged verdict (verdicts not written yet) is listed from its flag.
-        ``since`` keeps accounts flagged at or after that event time.
+        ``since`` / ``until`` keep accounts flagged at or after / before those event times;
+        ``reason_kind`` (a name of ``storage.evidence.REASON_KINDS``) those with a reason of that kind;
+        ``decision`` those whose latest decision is that one (``undecided``: none yet). ``offset``
+        skips that many rows of the ranking (pages).
         """
-        since_ms = _since_ms(since)
         n = max(0, int(limit))
+        skip = max(0, int(offset))
         site_cond = f" AND site = {lit(site)}" if site else ""
-        # 1. rank: the current verdict of every account that was ever flagged (latest scored_at, then
-        #    latest write), plus accounts known only from a flag; verdict rows outrank flag rows.
-        #    Narrow columns only: this pass reads the whole current_verdicts table.
         ranked_rows = self._sql(
-            "SELECT account_id, argMax(score, k) AS s, argMax(flagged, k) AS f,"
-            " argMax(ifNull(flagged_ms, 0), k) AS fm"
-            " FROM (SELECT account_id, score, flagged, flagged_ms,"
-            " tuple(toUInt8(1), scored_ms, row_version) AS k FROM {db}.current_verdicts"
-            " WHERE account_id IN (SELECT account_id FROM {db}.current_verdicts"
-            f" WHERE flagged = 1{site_cond}){site_cond}"
-            " UNION ALL SELECT account_id, score, toUInt8(1) AS flagged,"
-            " CAST(flagged_ms AS Nullable(Int64)) AS flagged_ms,"
-            f" tuple(toUInt8(0), flagged_ms, row_version) AS k FROM {{db}}.flags WHERE 1{site_cond})"
-            " GROUP BY account_id HAVING f = 1"
-            + (f" AND fm >= {since_ms:d}" if since_ms is not None else "")
-            + f" ORDER BY s DESC, account_id LIMIT {n:d}"
+            "SELECT account_id, s FROM ("
+            + self._ranked_sql(site, since, until, reason_kind)
+            + ")"
+            + self._decision_filter(decision)
+            + f" ORDER BY s DESC, account_id LIMIT {skip:d}, {n:d}"
         )
         top = [r[0] for r in ranked_rows]
         if not top:
             return []
         # 2. details of the few accounts shown, by primary key
         details: dict[str, dict[str, Any]] = {}
-        for account_id, row_site, model, scored_ms, score, flagged_ms, reasons in self._sql(
-            "SELECT account_id, site, model_version, scored_ms, score, flagged_ms, reasons"
+        for account_id, row_site, model, scored_ms, score, flagged_ms, reasons, category in self._sql(
+            "SELECT account_id, site, model_version, scored_ms, score, flagged_ms, reasons, category"
             f" FROM {{db}}.current_verdicts WHERE account_id IN {lits(top)}{site_cond}"
             " ORDER BY account_id, scored_ms DESC, row_version DESC LIMIT 1 BY account_id"
         ):
             details[account_id] = _flagged_row(account_id, row_site, score, flagged_ms, reasons, model, scored_ms)
+            details[account_id]["category"] = category or None
         missing = [a for a in top if a not in details]
         if missing:
             for account_id, row_site, model, flagged_ms, score, reasons in self._sql(
@@ -246,14 +256,87 @@ class Store:
                 " ORDER BY account_id, flagged_ms, row_version DESC LIMIT 1 BY account_id"
             ):
                 details[account_id] = _flagged_row(account_id, row_site, score, flagged_ms, reasons, model, flagged_ms)
+                details[account_id]["category"] = None
         ranked = [details[a] for a in top if a in details]
         latest = self._latest_decisions([r["account_id"] for r in ranked])
         for row in ranked:
-            decision = latest.get(row["account_id"])
-            row["decision"] = decision["decision"] if decision else None
-            row["decided_by"] = decision["by"] if decision else None
-            row["decided_at"] = decision["at"] if decision else None
+            decision_row = latest.get(row["account_id"])
+            row["decision"] = decision_row["decision"] if decision_row else None
+            row["decided_by"] = decision_row["by"] if decision_row else None
+            row["decided_at"] = decision_row["at"] if decision_row else None
         return ranked
+
+    def queue_counts(
+        self,
+        *,
+        site: str | None = None,
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
+        reason_kind: str | None = None,
+    ) -> dict[str, int]:
+        """How many flagged accounts (same filters as :meth:`flagged`) are in each decision state."""
+        rows = self._sql(
+            "SELECT d, count() FROM (SELECT account_id FROM ("
+            + self._ranked_sql(site, since, until, reason_kind)
+            + ")) AS queue ANY LEFT JOIN ("
+            + _LATEST_DECISION_SQL
+            + ") AS latest USING account_id GROUP BY d"
+        )
+        counts = {state: 0 for state in QUEUE_STATES}
+        for state, n in rows:
+            counts[state or "undecided"] = counts.get(state or "undecided", 0) + int(n)
+        counts["all"] = sum(counts[s] for s in QUEUE_STATES)
+        return counts
+
+    def _ranked_sql(
+        self,
+        site: str | None,
+        since: datetime | int | None,
+        until: datetime | int | None,
+        reason_kind: str | None,
+    ) -> str:
+        """SQL of the ranking: (account_id, s = current score, fm = flagged at) of flagged accounts.
+
+        The current verdict of every account that was ever flagged (latest scored_at, then latest
+        write), plus accounts known only from a flag; verdict rows outrank flag rows. Narrow columns
+        only (reasons only when filtering by their kind): this pass reads the whole current_verdicts table.
+        """
+        since_ms, until_ms = _since_ms(since), _since_ms(until)
+        site_cond = f" AND site = {lit(site)}" if site else ""
+        if reason_kind is not None and reason_kind not in evidence.KINDS_BY_NAME:
+            raise ValueError(f"unknown reason kind {reason_kind!r}; known: {', '.join(evidence.KINDS_BY_NAME)}")
+        with_reasons = reason_kind is not None
+        reasons_col = ", reasons" if with_reasons else ""
+        having = ["f = 1"]
+        if since_ms is not None:
+            having.append(f"fm >= {since_ms:d}")
+        if until_ms is not None:
+            having.append(f"fm < {until_ms:d}")
+        if reason_kind is not None:
+            having.append(evidence.kind_condition(reason_kind, "rs"))
+        return (
+            "SELECT account_id, argMax(score, k) AS s, argMax(flagged, k) AS f,"
+            " argMax(ifNull(flagged_ms, 0), k) AS fm"
+            + (", argMax(reasons, k) AS rs" if with_reasons else "")
+            + f" FROM (SELECT account_id, score, flagged, flagged_ms{reasons_col},"
+            " tuple(toUInt8(1), scored_ms, row_version) AS k FROM {db}.current_verdicts"
+            " WHERE account_id IN (SELECT account_id FROM {db}.current_verdicts"
+            f" WHERE flagged = 1{site_cond}){site_cond}"
+            " UNION ALL SELECT account_id, score, toUInt8(1) AS flagged,"
+            f" CAST(flagged_ms AS Nullable(Int64)) AS flagged_ms{reasons_col},"
+            f" tuple(toUInt8(0), flagged_ms, row_version) AS k FROM {{db}}.flags WHERE 1{site_cond})"
+            " GROUP BY account_id HAVING " + " AND ".join(having)
+        )
+
+    @staticmethod
+    def _decision_filter(decision: str | None) -> str:
+        if decision is None or decision == "all":
+            return ""
+        if decision == "undecided":
+            return " WHERE account_id NOT IN (SELECT account_id FROM {db}.decisions)"
+        if decision not in DECISIONS:
+            raise ValueError(f"decision state must be one of {', '.join(QUEUE_STATES)}, not {decision!r}")
+        return f" WHERE account_id IN (SELECT account_id FROM ({_LATEST_DECISION_SQL}) WHERE d = {lit(decision)})"
 
     def _latest_decisions(self, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not account_ids:
@@ -273,11 +356,15 @@ class Store:
         *,
         max_events: int | None = 1000,
         handoff_window_s: float = HANDOFF_WINDOW_S,
+        shared_activity: bool = True,
     ) -> dict[str, Any]:
         """Everything about one account: timeline, current verdict, flags, decisions, linked accounts.
 
         ``events`` holds the latest ``max_events`` events in time order (all of them when None);
-        ``events_total`` says how many there are. Raises UnknownAccount when nothing is known.
+        ``events_total`` says how many there are. ``shared_activity=False`` leaves out how many of
+        each linked account's events used the shared entities (their ``events``, then 0): the
+        costliest query of the view, which the console does not show. Raises UnknownAccount when
+        nothing is known.
         """
         a = lit(account_id)
         (total, first_ms, last_ms, sites, devices, ips, applicants) = self._sql(
@@ -302,6 +389,7 @@ class Store:
             ips=sorted(i for i in ips if i),
             applicants=sorted(x for x in applicants if x),
             window_ms=round(handoff_window_s * 1000),
+            shared_activity=shared_activity,
         )
         return {
             "account_id": account_id,
@@ -376,6 +464,7 @@ class Store:
         ips: list[str],
         applicants: list[str],
         window_ms: int,
+        shared_activity: bool = True,
     ) -> dict[str, Any]:
         a = lit(account_id)
         linked: dict[str, Any] = {name: [] for name in _LINK_KINDS.values()}
@@ -406,7 +495,7 @@ class Store:
                 ):
                     counts[_LINK_KINDS[kind]] = int(n)
             shown = [row for found in per_kind.values() for row in found[:LINKED_LIMIT]]
-            activity = self._shared_activity(sorted({r[1] for r in shown}), wanted)
+            activity = self._shared_activity(sorted({r[1] for r in shown}), wanted) if shared_activity else {}
             for kind, other, shared, first_ms, last_ms in shown:
                 linked[_LINK_KINDS[kind]].append(
                     {
@@ -547,6 +636,489 @@ class Store:
             for account_id, decision, by, ms, note in rows
         ]
 
+    # --- the investigator console: evidence, score over time, operations, overview ----------
+
+    def evidence(self, view: Mapping[str, Any], *, max_events: int = 50_000) -> list[dict[str, Any]]:
+        """The events behind each reason of an account's current verdict (see ``storage.evidence``).
+
+        ``view`` is what :meth:`account` returned for the account (its verdict, linked accounts).
+        Each reason comes with its kind, family, and the ids of its events (at most
+        ``evidence.MAX_EVIDENCE_EVENTS``; ``events_total`` counts them all).
+        """
+        verdict = view.get("verdict") or {}
+        reasons: list[str] = list(verdict.get("reasons") or [])
+        if not reasons and view.get("flags"):
+            reasons = list(view["flags"][-1]["reasons"])
+        if not reasons:
+            return []
+        account_id = str(view["account_id"])
+        types = evidence.needed_types(reasons)
+        fields = evidence.EVENT_FIELDS
+        selected = [f"match(user_agent, {lit(evidence.AUTOMATION_PATTERN)})" if f == "automated" else f for f in fields]
+        rows = self._sql(
+            f"SELECT {', '.join(selected)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
+            f" AND type IN {lits(types)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT {int(max_events):d}"
+        )
+        columns: dict[str, Sequence[Any]] = (
+            dict(zip(fields, zip(*rows, strict=True), strict=True)) if rows else {f: () for f in fields}
+        )
+        releases: dict[str, list[int]] = defaultdict(list)
+        booked = sorted(
+            {
+                slot
+                for slot, kind in zip(columns["slot_id"], columns["type"], strict=True)
+                if kind == "booking_created" and slot
+            }
+        )
+        if booked and any(evidence.classify(r) is evidence.KINDS_BY_NAME["speed"] for r in reasons):
+            for slot, ts_ms in self._sql(
+                "SELECT slot_id, ts_ms FROM {db}.events WHERE account_id = '' AND type = 'slot_released'"
+                f" AND slot_id IN {lits(booked)} LIMIT 1 BY event_id"
+            ):
+                releases[slot].append(int(ts_ms))
+        shared = self._shared_entities(account_id, columns)
+        return evidence.select(reasons, columns, releases=releases, linked=view.get("linked") or {}, shared=shared)
+
+    def _shared_entities(self, account_id: str, columns: Mapping[str, Sequence[Any]]) -> dict[str, set[str]]:
+        """Of the account's devices, addresses and applicants (in ``columns``), those other accounts used too."""
+        column = {"device": "device_id", "ip": "ip", "applicant": "applicant_id"}
+        mine = {kind: sorted(set(columns[col]) - {"", None}) for kind, col in column.items()}
+        branches = [
+            "SELECT kind, entity FROM {db}.entity_links "
+            f"WHERE kind = {lit(kind)} AND entity IN {lits(keys)} AND account_id != {lit(account_id)}"
+            for kind, keys in mine.items()
+            if keys
+        ]
+        found: dict[str, set[str]] = {kind: set() for kind in column}
+        if branches:
+            for kind, entity in self._sql("SELECT DISTINCT kind, entity FROM (" + " UNION ALL ".join(branches) + ")"):
+                found[kind].add(entity)
+        return found
+
+    def events_by_id(self, account_id: str, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Some of an account's events, by id, in time order (a reason's evidence shown as a timeline)."""
+        if not event_ids:
+            return []
+        rows = self._sql(
+            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
+            f" AND event_id IN {lits(sorted(set(event_ids)))} ORDER BY ts_ms, event_id LIMIT 1 BY event_id"
+        )
+        return [_event_dict(row) for row in rows]
+
+    def score_history(self, account_id: str, *, max_points: int = 240) -> dict[str, Any]:
+        """The account's score over event time (peak per time bucket, from its snapshots) and the threshold."""
+        a = lit(account_id)
+        snapshots = self._sql(
+            f"SELECT t_ms, max(score) FROM {{db}}.snapshots WHERE account_id = {a} GROUP BY t_ms ORDER BY t_ms"
+        )
+        points: list[dict[str, Any]] = []
+        if snapshots:
+            first_ms, last_ms = int(snapshots[0][0]), int(snapshots[-1][0])
+            bucket = max(60_000, -(-(last_ms - first_ms + 1) // max(1, max_points)))
+            peaks: dict[int, float] = {}
+            for t_ms, score in snapshots:
+                b = int(t_ms) // bucket * bucket
+                peaks[b] = max(peaks.get(b, float(score)), float(score))
+            points = [{"t": iso(b), "score": score} for b, score in sorted(peaks.items())]
+        threshold = self._sql(
+            f"SELECT threshold FROM {{db}}.flags WHERE account_id = {a} ORDER BY flagged_ms DESC LIMIT 1"
+        )
+        if not threshold:
+            threshold = self._sql(
+                "SELECT threshold FROM {db}.models WHERE version IN (SELECT model_version FROM {db}.current_verdicts"
+                f" WHERE account_id = {a}) ORDER BY registered_ms DESC LIMIT 1"
+            )
+        return {"points": points, "threshold": float(threshold[0][0]) if threshold else None}
+
+    def handoff_chains(
+        self, account_id: str, *, handoff_window_s: float = HANDOFF_WINDOW_S, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Per slot the account handed over or received: the chain of who cancelled it and who booked it.
+
+        Each chain is the slot's hops in time order, ``{"from", "cancelled_at", "to", "booked_at",
+        "gap_s"}``, where a hop is a cancel followed by another account's booking of the slot within
+        the window; only chains with a hop involving the account are returned (at most ``limit``).
+        """
+        window_ms = round(handoff_window_s * 1000)
+        mine = self._sql(
+            "SELECT DISTINCT slot_id FROM {db}.events "
+            f"WHERE account_id = {lit(account_id)} AND slot_id != '' "
+            "AND type IN ('booking_cancelled', 'booking_created')"
+        )
+        if not mine:
+            return []
+        per_slot: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for slot, other, kind, ts_ms in self._sql(
+            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events "
+            f"WHERE slot_id IN {lits(sorted(r[0] for r in mine))} LIMIT 1 BY event_id"
+        ):
+            per_slot[slot].append((int(ts_ms), kind, other))
+        chains: list[dict[str, Any]] = []
+        for slot, rows in sorted(per_slot.items()):
+            rows.sort()
+            hops: list[dict[str, Any]] = []
+            for i, (t_cancel, kind, giver) in enumerate(rows):
+                if kind != "booking_cancelled":
+                    continue
+                for t_book, kind2, taker in rows[i + 1 :]:
+                    if t_book - t_cancel > window_ms:
+                        break
+                    if kind2 == "booking_created" and taker != giver:
+                        hops.append(
+                            {
+                                "from": giver,
+                                "cancelled_at": iso(t_cancel),
+                                "to": taker,
+                                "booked_at": iso(t_book),
+                                "gap_s": (t_book - t_cancel) / 1000,
+                            }
+                        )
+                        break
+            if any(account_id in (h["from"], h["to"]) for h in hops):
+                chains.append({"slot_id": slot, "hops": hops})
+        chains.sort(key=lambda c: str(c["hops"][0]["cancelled_at"]))
+        return chains[:limit]
+
+    def verdicts_of(self, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The current verdict (score, flagged, category, site, reasons) of each of these accounts."""
+        ids = sorted(set(account_ids))
+        if not ids:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for account_id, site, score, flagged, flagged_ms, reasons, category, buyers in self._sql(
+            "SELECT account_id, site, score, flagged, flagged_ms, reasons, category, buyers"
+            f" FROM {{db}}.current_verdicts WHERE account_id IN {lits(ids)}"
+            " ORDER BY account_id, scored_ms DESC, row_version DESC LIMIT 1 BY account_id"
+        ):
+            found[account_id] = {
+                "site": site,
+                "score": float(score),
+                "flagged": bool(flagged),
+                "flagged_at": iso(flagged_ms),
+                "reasons": list(reasons),
+                "category": category or None,
+                "buyers": list(buyers),
+            }
+        return found
+
+    def operation(
+        self,
+        account_id: str,
+        *,
+        max_accounts: int = 60,
+        max_depth: int = 3,
+        handoff_window_s: float = HANDOFF_WINDOW_S,
+    ) -> dict[str, Any]:
+        """The connected group of accounts around one: an operation to judge once.
+
+        Breadth first from the account, through handoffs (either way) and through devices,
+        addresses (pseudonyms) and applicants shared with accounts that are themselves flagged: a
+        shared device alone links nobody (a cyber-café PC), a shared device with a flagged account
+        does. Only flagged members are expanded; handoff counterparts that are not flagged (the
+        buyers, victims) are members but lead no further. At most ``max_accounts`` members.
+        Raises UnknownAccount when nothing is known about the account.
+        """
+        if not self.known(account_id):
+            raise UnknownAccount(account_id)
+        window_ms = round(handoff_window_s * 1000)
+        depth_of: dict[str, int] = {account_id: 0}
+        edges: dict[tuple[str, str, str], int] = {}
+        frontier = [account_id]
+        verdicts = self.verdicts_of([account_id])
+        truncated = False
+        for depth in range(1, max_depth + 1):
+            if not frontier:
+                break
+            candidates: dict[str, list[tuple[str, str, int]]] = defaultdict(list)  # other -> (via, kind, n)
+            for (giver, taker), n in self._handoff_pairs(frontier, window_ms).items():
+                inside, other = (giver, taker) if giver in frontier else (taker, giver)
+                candidates[other].append((inside, "handoff", n))
+                edges[(giver, taker, "handoff")] = n
+            for inside, other, kind, n in self._shared_pairs(frontier):
+                candidates[other].append((inside, kind, n))
+            unseen = [a for a in candidates if a not in depth_of]
+            verdicts.update(self.verdicts_of(unseen))
+            next_frontier: list[str] = []
+            # strongest ties first, so the cap keeps the operation's core
+            for other in sorted(unseen, key=lambda a: (-len(candidates[a]), -verdicts.get(a, {}).get("score", 0), a)):
+                verdict = verdicts.get(other, {})
+                via_handoff = any(kind == "handoff" for _, kind, _ in candidates[other])
+                if not verdict.get("flagged") and not via_handoff:
+                    continue  # shared infrastructure with an account that does not behave suspiciously
+                if len(depth_of) >= max_accounts:
+                    truncated = True
+                    break
+                depth_of[other] = depth
+                if verdict.get("flagged"):
+                    next_frontier.append(other)
+            for other, ties in candidates.items():
+                for inside, kind, n in ties:
+                    if kind != "handoff" and other in depth_of and inside in depth_of:
+                        a, b = sorted((inside, other))
+                        edges[(a, b, kind)] = max(edges.get((a, b, kind), 0), n)
+            frontier = next_frontier
+            if truncated:
+                break
+        decisions = self._latest_decisions(list(depth_of))
+        members = []
+        for member, depth in depth_of.items():
+            verdict = verdicts.get(member, {})
+            decision = decisions.get(member)
+            members.append(
+                {
+                    "account_id": member,
+                    "depth": depth,
+                    "site": verdict.get("site", ""),
+                    "score": verdict.get("score"),
+                    "flagged": bool(verdict.get("flagged")),
+                    "category": verdict.get("category"),
+                    "reasons": verdict.get("reasons", []),
+                    "decision": decision["decision"] if decision else None,
+                }
+            )
+        members.sort(key=lambda m: (m["depth"], not m["flagged"], -(m["score"] or 0), m["account_id"]))
+        kept = [
+            {"a": a, "b": b, "kind": kind, "weight": n}
+            for (a, b, kind), n in sorted(edges.items())
+            if a in depth_of and b in depth_of
+        ]
+        return {
+            "account_id": account_id,
+            "members": members,
+            "edges": kept,
+            "flagged": sum(1 for m in members if m["flagged"]),
+            "victims": sum(1 for m in members if m["category"] == "resale_buyer"),
+            "truncated": truncated,
+            "max_accounts": max_accounts,
+            "handoff_window_s": window_ms / 1000,
+        }
+
+    def _handoff_pairs(self, accounts: Sequence[str], window_ms: int) -> dict[tuple[str, str], int]:
+        """(giver, taker) -> handoffs, for handoffs where either side is one of ``accounts``."""
+        mine = self._sql(
+            "SELECT DISTINCT slot_id FROM {db}.events "
+            f"WHERE account_id IN {lits(accounts)} AND slot_id != '' "
+            "AND type IN ('booking_cancelled', 'booking_created')"
+        )
+        if not mine:
+            return {}
+        slots = sorted(r[0] for r in mine)
+        per_slot: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for slot, other, kind, ts_ms in self._sql(
+            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events "
+            f"WHERE slot_id IN {lits(slots)} LIMIT 1 BY event_id"
+        ):
+            per_slot[slot].append((int(ts_ms), kind, other))
+        inside = set(accounts)
+        pairs: dict[tuple[str, str], int] = defaultdict(int)
+        for rows in per_slot.values():
+            rows.sort()
+            for i, (t_cancel, kind, giver) in enumerate(rows):
+                if kind != "booking_cancelled":
+                    continue
+                for t_book, kind2, taker in rows[i + 1 :]:
+                    if t_book - t_cancel > window_ms:
+                        break
+                    if kind2 == "booking_created" and taker != giver and (giver in inside or taker in inside):
+                        pairs[(giver, taker)] += 1
+        return pairs
+
+    def _shared_pairs(self, accounts: Sequence[str]) -> list[tuple[str, str, str, int]]:
+        """(member, other, kind, entities shared) for devices, addresses, applicants of ``accounts``."""
+        rows = self._sql(
+            "SELECT account_id, groupUniqArray(device_id), groupUniqArray(ip), groupUniqArray(applicant_id)"
+            f" FROM {{db}}.events WHERE account_id IN {lits(accounts)} GROUP BY account_id"
+        )
+        owners: dict[tuple[str, str], set[str]] = defaultdict(set)  # (kind, entity) -> members using it
+        for member, devices, ips, applicants in rows:
+            for kind, keys in (("device", devices), ("ip", ips), ("applicant", applicants)):
+                for key in keys:
+                    if key:
+                        owners[(kind, key)].add(member)
+        if not owners:
+            return []
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for kind, key in owners:
+            by_kind[kind].append(key)
+        branches = [
+            "SELECT kind, entity, account_id FROM {db}.entity_links"
+            f" WHERE kind = {lit(kind)} AND entity IN {lits(keys)}"
+            for kind, keys in sorted(by_kind.items())
+        ]
+        shared: dict[tuple[str, str, str], int] = defaultdict(int)
+        for kind, entity, other in self._sql(
+            "SELECT DISTINCT kind, entity, account_id FROM (" + " UNION ALL ".join(branches) + ")"
+        ):
+            for member in owners[(kind, entity)]:
+                if other != member:
+                    shared[(member, other, kind)] += 1
+        return [(member, other, kind, n) for (member, other, kind), n in shared.items()]
+
+    def overview(self, *, site: str | None = None, handoff_window_s: float = HANDOFF_WINDOW_S) -> dict[str, Any]:
+        """Per day and site: accounts flagged, handoffs, flags dismissed; and the top reason kinds."""
+        site_cond = f" AND site = {lit(site)}" if site else ""
+        days: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"flags": 0, "handoffs": 0, "dismissed": 0})
+        # each account counts once, on the day it was first flagged (by an alert or by a verdict)
+        first_flags = (
+            "SELECT account_id, argMin(site, fm) AS site,"
+            " toString(toDate(toDateTime(intDiv(min(fm), 1000), 'UTC'))) AS day FROM ("
+            f"SELECT account_id, site, flagged_ms AS fm FROM {{db}}.flags WHERE 1{site_cond}"
+            " UNION ALL SELECT account_id, site, assumeNotNull(flagged_ms) AS fm FROM {db}.current_verdicts"
+            f" WHERE flagged = 1 AND isNotNull(flagged_ms){site_cond}) GROUP BY account_id"
+        )
+        for day, row_site, n in self._sql(f"SELECT day, site, count() FROM ({first_flags}) GROUP BY day, site"):
+            days[(day, row_site)]["flags"] = int(n)
+        for day, row_site, n in self._sql(
+            f"SELECT day, site, count() FROM ({first_flags}) AS flagged ANY INNER JOIN ("
+            + _LATEST_DECISION_SQL
+            + ") AS latest USING account_id WHERE d = 'dismiss' GROUP BY day, site"
+        ):
+            days[(day, row_site)]["dismissed"] = int(n)
+        window_ms = round(handoff_window_s * 1000)
+        per_slot: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
+        for row_site, slot, ts_ms, kind, account in self._sql(
+            "SELECT site, slot_id, ts_ms, type, account_id FROM {db}.events"
+            f" WHERE type IN ('booking_cancelled', 'booking_created') AND slot_id != ''{site_cond}"
+            " LIMIT 1 BY event_id"
+        ):
+            per_slot[(row_site, slot)].append((int(ts_ms), kind, account))
+        for (row_site, _slot), rows in per_slot.items():
+            rows.sort()
+            for (t1, k1, a1), (t2, k2, a2) in pairwise(rows):
+                if k1 == "booking_cancelled" and k2 == "booking_created" and a1 != a2 and t2 - t1 <= window_ms:
+                    days[(str(iso(t2))[:10], row_site)]["handoffs"] += 1
+        kinds: dict[str, int] = defaultdict(int)
+        flagged = 0
+        for (reasons,) in self._sql(
+            "SELECT argMax(reasons, tuple(scored_ms, row_version)) FROM {db}.current_verdicts"
+            f" WHERE account_id IN (SELECT account_id FROM {{db}}.current_verdicts WHERE flagged = 1{site_cond})"
+            f"{site_cond} GROUP BY account_id HAVING argMax(flagged, tuple(scored_ms, row_version)) = 1"
+        ):
+            flagged += 1
+            for name in {k.name for k in map(evidence.classify, reasons) if k is not None}:
+                kinds[name] += 1
+        per_day: list[dict[str, Any]] = [
+            {"day": day, "site": row_site, **figures} for (day, row_site), figures in sorted(days.items())
+        ]
+        top = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        return {
+            "days": per_day,
+            "sites": sorted({r["site"] for r in per_day}),
+            "flagged_now": flagged,
+            "reason_kinds": [
+                {"kind": name, "title": evidence.KINDS_BY_NAME[name].title, "accounts": n} for name, n in top
+            ],
+        }
+
+    # --- console users and the audit trail -----------------------------------------------------
+
+    def user(self, username: str) -> dict[str, Any] | None:
+        """A console user (with its password hash), or None."""
+        rows = self._sql(
+            "SELECT username, role, password_hash, disabled, changed_by, changed_ms FROM {db}.users"
+            f" WHERE username = {lit(username)} ORDER BY row_version DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        name, role, password_hash, disabled, changed_by, changed_ms = rows[0]
+        return {
+            "username": name,
+            "role": role,
+            "password_hash": password_hash,
+            "disabled": bool(disabled),
+            "changed_by": changed_by,
+            "changed_at": iso(changed_ms),
+        }
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every console user (without password hashes), by name."""
+        rows = self._sql(
+            "SELECT username, role, disabled, changed_by, changed_ms FROM {db}.users"
+            " ORDER BY username, row_version DESC LIMIT 1 BY username"
+        )
+        return [
+            {"username": u, "role": r, "disabled": bool(d), "changed_by": by, "changed_at": iso(ms)}
+            for u, r, d, by, ms in rows
+        ]
+
+    def save_user(self, username: str, role: str, password_hash: str, *, disabled: bool, by: str) -> dict[str, Any]:
+        """Write a user's new state (added, disabled, enabled, new password): a new row version."""
+        if not username.strip() or not role:
+            raise ValueError("a user needs a name and a role")
+        now_ms = int(time.time() * 1000)
+        self._insert_retrying(
+            "users",
+            {
+                "username": username,
+                "role": role,
+                "password_hash": password_hash,
+                "disabled": 1 if disabled else 0,
+                "changed_by": by,
+                "changed_ms": now_ms,
+                "row_version": time.time_ns(),
+            },
+        )
+        return {"username": username, "role": role, "disabled": disabled, "changed_by": by, "changed_at": iso(now_ms)}
+
+    def audit_append(
+        self,
+        *,
+        username: str,
+        role: str,
+        action: str,
+        target: str = "",
+        purpose: str = "",
+        address: str = "",
+        session_id: str = "",
+        detail: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append one entry to the audit trail (there is no way to change or remove one)."""
+        row = {
+            "audit_id": uuid.uuid4().hex,
+            "at_ms": int(time.time() * 1000),
+            "username": username,
+            "role": role,
+            "action": action,
+            "target": target,
+            "purpose": purpose,
+            "address": address,
+            "session_id": session_id,
+            "detail": msgspec.json.encode(dict(detail or {}), enc_hook=_enc_hook).decode(),
+        }
+        self._insert_retrying("audit", row)
+        return _audit_dict(tuple(row[c] for c in _AUDIT_FIELDS))
+
+    def audit(
+        self,
+        *,
+        username: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        session_id: str | None = None,
+        since: datetime | int | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Audit entries, newest first, optionally for one user, action, target, session or since a time."""
+        conds = []
+        for column, value in (
+            ("username", username),
+            ("action", action),
+            ("target", target),
+            ("session_id", session_id),
+        ):
+            if value:
+                conds.append(f"{column} = {lit(value)}")
+        since_ms = _since_ms(since)
+        if since_ms is not None:
+            conds.append(f"at_ms >= {since_ms:d}")
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        rows = self._sql(
+            f"SELECT {', '.join(_AUDIT_FIELDS)} FROM {{db}}.audit{where}"
+            f" ORDER BY at_ms DESC, audit_id DESC LIMIT {max(0, int(offset)):d}, {max(0, int(limit)):d}"
+        )
+        return [_audit_dict(row) for row in rows]
+
     # --- model registry ------------------------------------------------------------------------
 
     def register_model(self, metadata: Mapping[str, Any]) -> None:
@@ -612,6 +1184,27 @@ class Store:
         if not dry_run:
             retention.drop(self._backend, self.database, doomed)
         return doomed
+
+
+_AUDIT_FIELDS: Final = (
+    "audit_id",
+    "at_ms",
+    "username",
+    "role",
+    "action",
+    "target",
+    "purpose",
+    "address",
+    "session_id",
+    "detail",
+)
+
+
+def _audit_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    out = dict(zip(_AUDIT_FIELDS, row, strict=True))
+    out["at"] = iso(out.pop("at_ms"))
+    out["detail"] = msgspec.json.decode(out["detail"]) if out["detail"] else {}
+    return out
 
 
 def _label(decision: str) -> int | None:

@@ -18,6 +18,13 @@ from tests.kafka_broker import KafkaBroker, KafkaBrokerError, missing_prerequisi
 KEY = "slotguard-dev-key-change-me"
 
 
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedded store directory for the session, shared by every suite that opens chDB in-process
+    (chDB runs one engine per process, bound to one directory); each test uses its own database."""
+    return tmp_path_factory.mktemp("chdb-store")
+
+
 @dataclass(frozen=True)
 class SmallWorld:
     """A simulated world (events, labels) and a model trained on a different seed."""

@@ -63,8 +63,9 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_format_argument(parser: argparse.ArgumentParser) -> None:
-    """The ``--format table|json`` flag."""
+    """The ``--format table|json`` flag (``-o json`` for short)."""
     parser.add_argument(
+        "-o",
         "--format",
         choices=("table", "json"),
         default="table",

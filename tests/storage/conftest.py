@@ -79,12 +79,6 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clic
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One embedded store directory for the session (chDB runs one engine per process)."""
-    return tmp_path_factory.mktemp("chdb-store")
-
-
 def _database() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 

@@ -15,6 +15,7 @@ import pytest
 from slotguard.cli import COMMANDS
 from slotguard.config import resolve
 from storage import Store
+from storage.schema import load_migrations
 from tests.storage.builders import events, searches, verdict
 
 MODULES = {name: name for name in ("flagged", "account", "decide", "retention", "store")}
@@ -100,10 +101,10 @@ def test_retention_dry_run_json(filled: Store, store_url: str, capsys: pytest.Ca
 def test_store_status_and_migrate(filled: Store, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["store", "migrate", "--store", store_url, "--format", "json"]) == 0
     (info,) = _json_lines(capsys.readouterr().out)
-    assert info["applied"] == [] and info["schema_version"] == 2
+    assert info["applied"] == [] and info["schema_version"] == len(load_migrations())
     assert run_cli(["store", "status", "--store", store_url, "--format", "json"]) == 0
     (status,) = _json_lines(capsys.readouterr().out)
-    assert status["rows"]["events"] == 6 and status["schema_version"] == 2
+    assert status["rows"]["events"] == 6 and status["schema_version"] == len(load_migrations())
 
 
 def test_unreachable_store_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

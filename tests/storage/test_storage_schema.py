@@ -23,6 +23,8 @@ EXPECTED_TABLES = {
     "flags",
     "decisions",
     "models",
+    "users",
+    "audit",
     "schema_migrations",
 }
 
