@@ -66,7 +66,7 @@ alert-tools:
 	scripts/ensure-apt.sh prometheus prometheus-alertmanager
 
 test-fast: setup alert-tools
-	$(VENV)/bin/pytest -q -m "not integration" -p no:cacheprovider
+	$(VENV)/bin/pytest -q -m "not integration" -p no:cacheprovider -n 2 --dist loadfile
 
 test-integration: setup alert-tools browser-deps
 	scripts/ensure-apt.sh clickhouse-server clickhouse-client

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE: Final = 25
 TIMELINE_EVENTS: Final = 300
+#: events behind each reason added to the timeline when they are older than its latest events
+EVIDENCE_IN_TIMELINE: Final = 20
 #: a session ends this long after sign-in, whatever happens (the cookie's own expiry is the same)
 SESSION_MAX_AGE_S: Final = 8 * 3600
 #: how long a looked-up user (role, disabled) is trusted before the store is asked again
@@ -402,6 +404,15 @@ async def account_page(request: Request) -> Response:
     if params.get("reason", "").isdigit() and int(params["reason"]) < len(reasons):
         shown_reason = reasons[int(params["reason"])]
         timeline = await console.gate.call(store.events_by_id, account_id, shown_reason["event_ids"][:TIMELINE_EVENTS])
+    else:
+        # the latest events, and the first few behind each reason even when older, so that clicking a
+        # reason always highlights some of its events (the reason's own view lists them all)
+        have = {e["event_id"] for e in timeline}
+        extra = list(dict.fromkeys(i for r in reasons for i in r["event_ids"][:EVIDENCE_IN_TIMELINE] if i not in have))
+        if extra:
+            older = await console.gate.call(store.events_by_id, account_id, extra)
+            newest_first = len(timeline) > 1 and timeline[0].get("ts", "") > timeline[-1].get("ts", "")
+            timeline = sorted([*timeline, *older], key=lambda e: e.get("ts", ""), reverse=newest_first)
     event_type = params.get("type", "")
     types = sorted({e["type"] for e in timeline})
     if event_type:
