@@ -87,9 +87,29 @@ class Barrier(msgspec.Struct, array_like=True, frozen=True):
     next_tick: int = NO_TICK
     #: the scorer's contribution to a share round
     shared: Any = None
+    #: the newest event time ``source`` had read when it sent this (what a quiet partition may
+    #: close its ticks up to, through a :class:`Heartbeat`)
+    watermark: float = -math.inf
+
+
+class Heartbeat(msgspec.Struct, array_like=True, frozen=True):
+    """A quiet partition's note to itself, through its shell's log: its input up to arrival number
+    ``arrival`` is all there is, and the stream has reached event time ``t`` elsewhere, so its ticks
+    may close as an input event at ``t`` arriving at ``arrival`` would close them.
+
+    It takes effect only once the partition has read its input up to ``arrival`` (after a restart,
+    reading again), so the cutoffs it gives depend on the logs alone, never on arrival order.
+    ``tick`` is the last tick it can close (a shell keeps it until that tick is durable).
+    """
+
+    tick: int
+    source: int
+    t: float
+    arrival: int
 
 
 Outgoing = tuple[int, Envelope | Barrier]
+Message = Envelope | Barrier | Heartbeat
 
 
 class Progress(msgspec.Struct, array_like=True, frozen=True):
@@ -245,6 +265,11 @@ class Partition:
         self.max_t = float("-inf")
         #: (newest event time so far minus the lateness, arrival number of the event that set it)
         self._closers: list[tuple[float, int]] = []
+        #: closers from heartbeats (time minus the lateness, arrival), and those not yet in effect
+        self._beats: list[tuple[float, int]] = []
+        self._waiting_beats: list[Heartbeat] = []
+        #: the newest watermark any partition's barrier carried
+        self.peer_max_t = -math.inf
         self._arrivals = 0
         self._first_tick: int | None = None
         #: the last completed tick and the input it closed at
@@ -304,9 +329,14 @@ class Partition:
             self.max_t = t
             self._closers.append((t - self.config.lateness_s, arrival))
 
-    def deliver(self, message: Envelope | Barrier) -> None:
+    def deliver(self, message: Envelope | Barrier | Heartbeat) -> None:
         """Take a message from a partition; copies resent after a restart, and anything for a
         round already over, are dropped (the first barrier of a round counts)."""
+        if isinstance(message, Heartbeat):
+            self._take_heartbeat(message)
+            return
+        if isinstance(message, Barrier) and message.watermark > self.peer_max_t:
+            self.peer_max_t = message.watermark
         position = (message.tick, message.round)
         if self.completed is not None and message.tick <= self.completed:
             return
@@ -327,13 +357,49 @@ class Partition:
         self.ended = True
 
     def _cutoff(self, tick: int) -> int | None:
-        """Arrival number at which ``tick`` closed (None: not yet; everything once input ended)."""
+        """Arrival number at which ``tick`` closed (None: not yet; everything once input ended):
+        the first input event, or heartbeat, past its end plus the lateness."""
         end = (tick + 1) * self._interval
         closers = self._closers
         i = bisect.bisect_left(closers, end, key=_first)
-        if i < len(closers):
-            return closers[i][1]
+        found = closers[i][1] if i < len(closers) else None
+        beats = [arrival for at, arrival in self._beats if at >= end]
+        if beats:
+            found = min(beats) if found is None else min(found, *beats)
+        if found is not None:
+            return found
         return NO_TICK if self.ended else None
+
+    # ------------------------------------------------------------------ quiet input
+    def input_read_to(self, arrival: int) -> None:
+        """The shell has read this partition's input up to ``arrival`` (its log's end): heartbeats
+        waiting for that take effect."""
+        self._arrivals = max(self._arrivals, arrival)
+        self._take_heartbeat(None)
+
+    def heartbeat(self) -> Heartbeat | None:
+        """What a shell sends itself (through its log) when this partition's input has gone quiet
+        while other partitions' input went on: None when no tick of its own waits for it."""
+        if self.tick is not None or self.next_tick is None or self.next_tick == NO_TICK or self.ended:
+            return None
+        t = self.peer_max_t
+        reach = t - self.config.lateness_s
+        if reach < self._tick_end(self.next_tick) or self._ready(self.next_tick):
+            return None
+        if self._beats and self._beats[-1][0] >= reach and self._beats[-1][1] >= self._arrivals:
+            return None  # one is in effect already
+        return Heartbeat(tick_of(reach, self._interval) - 1, self.index, t, self._arrivals)
+
+    def _take_heartbeat(self, beat: Heartbeat | None) -> None:
+        if beat is not None:
+            self._waiting_beats.append(beat)
+        still = []
+        for waiting in self._waiting_beats:
+            if waiting.arrival <= self._arrivals:
+                self._beats.append((waiting.t - self.config.lateness_s, waiting.arrival))
+            else:
+                still.append(waiting)
+        self._waiting_beats = still
 
     @property
     def pending_events(self) -> int:
@@ -374,7 +440,7 @@ class Partition:
         if not self._hello_sent and (self._first_tick is not None or self.ended):
             self._hello_sent = True
             first = self._first_tick if self._first_tick is not None else NO_TICK
-            self._broadcast(Barrier(HELLO_TICK, 0, self.index, 0, first))
+            self._broadcast(Barrier(HELLO_TICK, 0, self.index, 0, first, watermark=self.max_t))
         barriers = self._barriers.get((HELLO_TICK, 0))
         if barriers is None or len(barriers) < self.partitions:
             return False
@@ -440,6 +506,7 @@ class Partition:
         keep = bisect.bisect_left(closers, end, key=_first)
         if keep > 1:
             del closers[: keep - 1]
+        self._beats = [beat for beat in self._beats if beat[0] >= end]
         self._close_round()
 
     def _end_round(self, barriers: dict[int, Barrier]) -> None:
@@ -461,7 +528,7 @@ class Partition:
                 if payload is not None:
                     self._stage = _SHARE
                     self.round += 1
-                    self._broadcast(Barrier(tick, self.round, self.index, 0, shared=payload))
+                    self._broadcast(Barrier(tick, self.round, self.index, 0, shared=payload, watermark=self.max_t))
                 else:
                     self._score(tick)
             else:
@@ -547,7 +614,8 @@ class Partition:
         self.round += 1
         self.stats.rounds += 1
         proposal = self._proposal(self.tick) if self._stage == _AFTER else NO_TICK  # type: ignore[arg-type]
-        self._broadcast(Barrier(self.tick, self.round, self.index, self._sent, proposal))  # type: ignore[arg-type]
+        barrier = Barrier(self.tick, self.round, self.index, self._sent, proposal, watermark=self.max_t)  # type: ignore[arg-type]
+        self._broadcast(barrier)
         self._sent = 0
 
     # ------------------------------------------------------------------ sending

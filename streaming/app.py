@@ -50,7 +50,7 @@ from ingest.pseudonym import Pseudonymizer
 from models.artifact import ModelArtifact
 from models.records import Flag, Verdict
 from streaming.consumer import install
-from streaming.runtime import PartitionRuntime, Scored, pack_exchange, unpack_exchange
+from streaming.runtime import PartitionRuntime, Scored, encode_exchange, pack_exchange, unpack_exchange
 from streaming.sink import HistoryBatch, encode_history
 from streaming.state import Codec, TickStore
 
@@ -81,6 +81,9 @@ class WorkerConfig:
     max_pending: int = 200_000
     #: a JSON file rewritten every second with each partition's progress (for scripts and tests)
     status_file: Path | None = None
+    #: a partition whose input has all been read and stayed quiet this long (wall clock) sends itself
+    #: heartbeats, so that its ticks close as far as the other partitions' input has gone
+    idle_after_s: float = 2.0
     #: consume the input and exchange topics a fetch at a time (``streaming.consumer``), not
     #: through Faust's per-message streams
     batching: bool = True
@@ -196,6 +199,10 @@ class StreamShell:
         self.open: dict[int, list[_Open]] = {}
         self._last_event: dict[int, Any] = {}
         self._input_paused: set[Any] = set()
+        #: per partition: the input offset read up to, and when input last came (monotonic clock)
+        self._read_to: dict[int, int] = {}
+        self._last_input: dict[int, float] = {}
+        self.heartbeats = 0
         self.stats = ShellStats()
         self._lock = asyncio.Lock()
         self.reports = 0
@@ -238,6 +245,8 @@ class StreamShell:
             self.runtimes.pop(p, None)
             self.open.pop(p, None)
             self._last_event.pop(p, None)
+            self._read_to.pop(p, None)
+            self._last_input.pop(p, None)
             if self.metrics is not None:
                 self.metrics.forget_partition(self.config.events_topic, p)
         self._input_paused = {tp for tp in self._input_paused if tp.partition not in partitions}
@@ -267,6 +276,34 @@ class StreamShell:
             consumer.resume_partitions(self._input_paused)
             self._input_paused = set()
 
+    async def beat(self) -> None:
+        """Heartbeats for the partitions whose input has all been read and gone quiet: each is sent
+        to the partition itself through the exchange topic (a log, so that after a restart the
+        partition closes its ticks where it closed them before) and takes effect when read back."""
+        async with self._lock:
+            consumer = self.app.consumer
+            quiet_since = time.perf_counter() - self.config.idle_after_s
+            beats = []
+            for p, rt in self.runtimes.items():
+                if self._last_input.get(p, -1.0) > quiet_since:
+                    continue
+                tp = TP(self.config.events_topic, p)
+                highwater = consumer.highwater(tp)
+                read_to = self._read_to.get(p)
+                if read_to is None:
+                    # nothing read since this worker took the partition: what was committed before
+                    # was all read (and done) by its previous owner
+                    read_to = getattr(consumer, "_committed_offset", {}).get(tp)
+                if highwater is None or read_to is None or read_to < highwater:
+                    continue
+                rt.partition.input_read_to(read_to)
+                beat = rt.partition.heartbeat()
+                if beat is not None:
+                    beats.append(self._exchange.send_soon(partition=p, key=None, value=encode_exchange(beat)))
+            if beats:
+                self.heartbeats += len(beats)
+                await self._flush()
+
     def _ack(self, message: Any) -> None:
         """Mark a consumed message done: Faust commits offsets up to the acked ones."""
         self.app.consumer.ack(message)
@@ -285,6 +322,8 @@ class StreamShell:
             raw = message.value
             if message.topic == cfg.events_topic:
                 self.stats.input_messages += 1
+                self._read_to[p] = message.offset + 1
+                self._last_input[p] = started
                 try:
                     ev = decode(raw)
                 except ContractError as exc:
@@ -460,6 +499,7 @@ class StreamShell:
             "dead_letters": stats.dead_letters,
             "flags": stats.flags,
             "history": None if self.sink is None else self.sink.status(),
+            "heartbeats": self.heartbeats,
             "at": time.time(),
         }
 
@@ -566,6 +606,7 @@ def build_app(
 
     @app.timer(1.0)
     async def report() -> None:
+        await shell.beat()
         if config.status_file is not None:
             tmp = config.status_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(shell.status()))

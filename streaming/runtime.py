@@ -17,7 +17,7 @@ import numpy as np
 
 from features.config import EngineConfig
 from features.core import FeatureCore
-from features.dataflow import Barrier, Envelope, FeatureBatch, Outgoing, Partition, Progress
+from features.dataflow import Barrier, Envelope, FeatureBatch, Heartbeat, Outgoing, Partition, Progress
 from features.state import ENTITY_STATE_TYPES, Stores
 from ingest.contract import AnyEvent
 from ingest.pseudonym import Pseudonymizer
@@ -34,20 +34,26 @@ _progress_encoder = msgspec.msgpack.Encoder()
 _progress_decoder = msgspec.msgpack.Decoder(Progress)
 
 
-def encode_exchange(message: Envelope | Barrier) -> bytes:
+_TYPE_BYTE = {Envelope: b"E", Barrier: b"B", Heartbeat: b"H"}
+
+
+def encode_exchange(message: Envelope | Barrier | Heartbeat) -> bytes:
     """A message between partitions, as it travels on the exchange topic (a type byte, msgpack)."""
-    return (b"E" if type(message) is Envelope else b"B") + _exchange_encoder.encode(message)
+    return _TYPE_BYTE[type(message)] + _exchange_encoder.encode(message)
 
 
 _envelope_decoder = msgspec.msgpack.Decoder(Envelope)
 _barrier_decoder = msgspec.msgpack.Decoder(Barrier)
+_heartbeat_decoder = msgspec.msgpack.Decoder(Heartbeat)
 
 
-def decode_exchange(raw: bytes) -> Envelope | Barrier:
+def decode_exchange(raw: bytes) -> Envelope | Barrier | Heartbeat:
     if raw[:1] == b"E":
         return _envelope_decoder.decode(raw[1:])
     if raw[:1] == b"B":
         return _barrier_decoder.decode(raw[1:])
+    if raw[:1] == b"H":
+        return _heartbeat_decoder.decode(raw[1:])
     raise ValueError(f"not an exchange message: {raw[:16]!r}")
 
 
@@ -57,7 +63,7 @@ PACK_LIMIT = 2000
 _pack_decoder = msgspec.msgpack.Decoder(list[bytes])
 
 
-def pack_exchange(messages: Sequence[Envelope | Barrier]) -> list[bytes]:
+def pack_exchange(messages: Sequence[Envelope | Barrier | Heartbeat]) -> list[bytes]:
     """Messages for one partition packed into as few Kafka messages as the size limit allows (a
     Kafka message costs the worker far more than a dataflow message: pack them)."""
     return [
@@ -66,7 +72,7 @@ def pack_exchange(messages: Sequence[Envelope | Barrier]) -> list[bytes]:
     ]
 
 
-def unpack_exchange(raw: bytes) -> list[Envelope | Barrier]:
+def unpack_exchange(raw: bytes) -> list[Envelope | Barrier | Heartbeat]:
     """The dataflow messages of one exchange-topic message (packed, or a single one)."""
     if raw[:1] == b"P":
         return [decode_exchange(part) for part in _pack_decoder.decode(raw[1:])]
@@ -144,7 +150,7 @@ class PartitionRuntime:
     def offer(self, ev: AnyEvent, offset: int) -> bool:
         return self.partition.offer(ev, offset)
 
-    def deliver(self, message: Envelope | Barrier) -> None:
+    def deliver(self, message: Envelope | Barrier | Heartbeat) -> None:
         self.partition.deliver(message)
 
     def step(self) -> list[Outgoing]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,9 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
 
 
 # a real single-node Kafka broker (scripts/kafka.sh), on ports that leave a developer's 9092 alone
-KAFKA_TEST_PORT = 19092
-KAFKA_TEST_CONTROLLER_PORT = 19095
+# (overridable, to run a second suite beside one already running)
+KAFKA_TEST_PORT = int(os.environ.get("SLOTGUARD_TEST_KAFKA_PORT", "19092"))
+KAFKA_TEST_CONTROLLER_PORT = int(os.environ.get("SLOTGUARD_TEST_KAFKA_CONTROLLER_PORT", "19095"))
 
 
 @pytest.fixture(scope="session")

@@ -22,19 +22,24 @@ def _env(broker: KafkaBroker) -> dict[str, str]:
     return {**os.environ, "SLOTGUARD_BROKERS": broker.bootstrap, "SLOTGUARD_LOG_LEVEL": "INFO"}
 
 
-def with_closing_events(events: Path, out: Path) -> Path:
-    """The world's events and, an hour after the last, one ``slot_released`` on every partition.
+def with_closing_events(events: Path, out: Path, skip: set[int] | None = None) -> Path:
+    """The world's events and, an hour after the last, one ``slot_released`` on every partition
+    (but those in ``skip``).
 
-    A partition closes a tick when its own input passes it (the stream has no end of input, and
-    no partition waits on another's clock), so each needs an event past the world's last tick.
+    A stream has no end of input: a partition closes a tick when its own input passes it, or, once
+    it has gone quiet, by heartbeats carrying how far the other partitions' input went. So at
+    least one partition needs an event past the world's last tick.
     """
     lines = events.read_bytes().splitlines()
     last = max(datetime.fromisoformat(json.loads(line)["ts"]) for line in lines if line.strip())
     route = kafka_route(PARTITIONS)
     slots: dict[int, str] = {}
     i = 0
-    while len(slots) < PARTITIONS:
-        slots.setdefault(route(f"closing-slot-{i}"), f"closing-slot-{i}")
+    wanted = PARTITIONS - len(skip or ())
+    while len(slots) < wanted:
+        part = route(f"closing-slot-{i}")
+        if part not in (skip or ()):
+            slots.setdefault(part, f"closing-slot-{i}")
         i += 1
     closing = [
         {
@@ -140,7 +145,7 @@ def read_verdicts(path: Path) -> dict[str, dict[str, object]]:
 
 
 def last_tick(events: Path) -> int:
-    """The tick holding the last real event (the closing event's comes after it)."""
-    lines = events.read_bytes().splitlines()[:-PARTITIONS]
-    last = max(datetime.fromisoformat(json.loads(line)["ts"]).timestamp() for line in lines if line.strip())
+    """The tick holding the last real event (the closing events come after it)."""
+    docs = [json.loads(line) for line in events.read_bytes().splitlines() if line.strip()]
+    last = max(datetime.fromisoformat(d["ts"]).timestamp() for d in docs if not d["event_id"].startswith("closing-"))
     return int(last // 300.0)

@@ -28,7 +28,8 @@ from tests.test_stream_worker import _produce, assert_same
 pytestmark = pytest.mark.integration
 
 # a server of this test's own (the storage tests' server uses 19100/18223)
-TCP_PORT, HTTP_PORT = 19110, 18233
+TCP_PORT = int(os.environ.get("SLOTGUARD_TEST_HISTORY_TCP_PORT", "19110"))
+HTTP_PORT = int(os.environ.get("SLOTGUARD_TEST_HISTORY_HTTP_PORT", "18233"))
 OUTAGE_S = 30.0
 
 
@@ -111,11 +112,12 @@ def test_history_survives_a_store_outage_and_a_worker_leaving(
 def stream_world(tmp_path_factory: pytest.TempPathFactory, small_world: SmallWorld) -> Iterator[tuple[Path, Path]]:
     """(events with the closing events, detect's verdicts over them), as in the worker's tests."""
     from simulator import WorldParams, simulate
-    from tests.stream_support import with_closing_events
+    from tests.stream_support import PARTITIONS, with_closing_events
 
     root = tmp_path_factory.mktemp("stream-history")
     simulate(WorldParams(seed=809, accounts=400, days=3), root / "world")
-    events = with_closing_events(root / "world" / "events.jsonl", root / "events.jsonl")
+    # the last partition gets no closing event: it goes quiet and closes its ticks by heartbeats
+    events = with_closing_events(root / "world" / "events.jsonl", root / "events.jsonl", skip={PARTITIONS - 1})
     done = sg("--model", str(small_world.model_dir), "detect", str(events), "--out", str(root / "detect.jsonl"),
               env={**os.environ})  # fmt: skip
     assert done.returncode == 0, done.stderr

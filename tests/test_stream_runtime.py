@@ -9,14 +9,16 @@ The verdicts must be exactly those of the embedded runner over the same events.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pytest
 
 from features.config import EngineConfig
 from features.engine import EmbeddedEngine, event_key, stable_route
-from ingest.contract import AnyEvent
+from ingest.contract import AnyEvent, decode
 from ingest.pseudonym import Pseudonymizer
 from ingest.reader import EventReader
 from models.artifact import ModelArtifact
@@ -61,7 +63,13 @@ class LogPartition:
 class LogCluster:
     """Partitions of the stream over in-memory logs, with crashes on demand."""
 
-    def __init__(self, events: list[AnyEvent], partitions: int, model: ModelArtifact, config: EngineConfig) -> None:
+    def __init__(
+        self, events: list[AnyEvent], partitions: int, model: ModelArtifact, config: EngineConfig, live: bool = False
+    ) -> None:
+        #: ``live``: a stream without end of input, where a partition that has read all its input
+        #: sends itself heartbeats (through its exchange log) as a worker does when it goes quiet
+        self.live = live
+        self.heartbeats = 0
         self.n = partitions
         self.model, self.config = model, config
         self.route = stable_route(partitions)
@@ -98,7 +106,14 @@ class LogCluster:
             log.open.append((False, offset, 0.0, message.tick))
             log.read_ex = offset + 1
         if log.read_in == len(log.inputs):
-            rt.partition.end_input()
+            if self.live:
+                rt.partition.input_read_to(len(log.inputs))
+                beat = rt.partition.heartbeat()
+                if beat is not None:
+                    log.exchange.append(encode_exchange(beat))
+                    self.heartbeats += 1
+            else:
+                rt.partition.end_input()
         for dest, message in rt.step():
             self.logs[dest].exchange.append(encode_exchange(message))
         items = rt.drain()
@@ -123,6 +138,18 @@ class LogCluster:
             if all(rt.partition.finished for rt in self.runtimes):
                 return
         raise AssertionError("the partitions did not finish")
+
+    def run_to(self, rng: random.Random, tick: int, crashes: int = 0, max_polls: int = 200_000) -> None:
+        """Poll (live) until every partition has completed ``tick``."""
+        crash_at = sorted(rng.sample(range(50, 2000), crashes)) if crashes else []
+        for i in range(max_polls):
+            if crash_at and i == crash_at[0]:
+                crash_at.pop(0)
+                self.crash(rng.randrange(self.n))
+            self.poll(rng.randrange(self.n), rng.choice((1, 7, 64, 500)))
+            if all((rt.partition.completed or -1) >= tick for rt in self.runtimes):
+                return
+        raise AssertionError(f"stuck at ticks {[rt.partition.completed for rt in self.runtimes]}, not {tick}")
 
     def verdicts(self) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
@@ -170,3 +197,39 @@ def test_crashed_partitions_start_again_and_count_nothing_twice(
     assert_same_verdicts(cluster.verdicts(), want)
     applied = sum(rt.partition.stats.applied for rt in cluster.runtimes)
     assert applied <= len(world_events)  # the restarted ones applied only what was not yet durable
+
+
+def _released(slot: str, at: datetime) -> AnyEvent:
+    line = json.dumps(
+        {
+            "event_id": f"closing-{slot}", "type": "slot_released", "ts": at.isoformat(), "site": "closing-site",
+            "slot_id": slot, "service": "titre-sejour", "slot_start": (at + timedelta(days=30)).isoformat(),
+            "reason": "opening",
+        }
+    )  # fmt: skip
+    return decode(line.encode())
+
+
+def test_a_quiet_partition_closes_its_ticks_by_heartbeat_through_its_log(
+    small_world: SmallWorld, world_events: list[AnyEvent]
+) -> None:
+    """A stream has no end of input. Two partitions get one event an hour past the world; the third
+    gets nothing more: it closes its ticks by heartbeats sent to itself through its exchange log
+    (carrying the others' watermark), also across crashes, and the verdicts are the embedded runner's."""
+    events = world_events[: len(world_events) // 3]
+    last = max(ev.ts for ev in events)
+    route = stable_route(3)
+    slots: dict[int, str] = {}
+    i = 0
+    while len(slots) < 2:
+        part = route(f"closing-slot-{i}")
+        if part != 2:
+            slots.setdefault(part, f"closing-slot-{i}")
+        i += 1
+    stream = events + [_released(slot, last + timedelta(hours=1)) for slot in slots.values()]
+    want = embedded_verdicts(stream, small_world.model, CONFIG)
+    cluster = LogCluster(stream, 3, small_world.model, CONFIG, live=True)
+    target = int(last.timestamp() // CONFIG.score_interval_s)
+    cluster.run_to(random.Random(3), target, crashes=3)
+    assert cluster.heartbeats > 0
+    assert_same_verdicts(cluster.verdicts(), want)
