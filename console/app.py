@@ -372,18 +372,28 @@ async def purpose(request: Request) -> Response:
     return RedirectResponse(back, status_code=303)
 
 
+async def _open_record(request: Request, kind: str, account_id: str) -> str | Response:
+    """The stated purpose for opening ``kind``'s page of an account, or the page to show instead:
+    404 for an account the store does not know, the purpose form on the first view in a session."""
+    console = _console(request)
+    if not await console.gate.call(console.gate.store.known, account_id):
+        return console.render(
+            request, "error.html", 404, title="Unknown account", message=f"The store knows nothing about {account_id}."
+        )
+    stated = await _purpose_needed(request, kind, account_id)
+    if stated is None:
+        return console.render(request, "purpose.html", kind=kind, target=account_id)
+    return stated
+
+
 @guarded("account")
 async def account_page(request: Request) -> Response:
     console = _console(request)
     account_id = request.path_params["account_id"]
     store = console.gate.store
-    if not await console.gate.call(store.known, account_id):
-        return console.render(
-            request, "error.html", 404, title="Unknown account", message=f"The store knows nothing about {account_id}."
-        )
-    stated = await _purpose_needed(request, "account", account_id)
-    if stated is None:
-        return console.render(request, "purpose.html", kind="account", target=account_id)
+    stated = await _open_record(request, "account", account_id)
+    if isinstance(stated, Response):
+        return stated
     view = await console.gate.call(store.account, account_id, max_events=TIMELINE_EVENTS, shared_activity=False)
     reasons = await console.gate.call(store.evidence, view)
     history = await console.gate.call(store.score_history, account_id)
@@ -511,13 +521,9 @@ async def operation_page(request: Request) -> Response:
     console = _console(request)
     account_id = request.path_params["account_id"]
     store = console.gate.store
-    if not await console.gate.call(store.known, account_id):
-        return console.render(
-            request, "error.html", 404, title="Unknown account", message=f"The store knows nothing about {account_id}."
-        )
-    stated = await _purpose_needed(request, "operation", account_id)
-    if stated is None:
-        return console.render(request, "purpose.html", kind="operation", target=account_id)
+    stated = await _open_record(request, "operation", account_id)
+    if isinstance(stated, Response):
+        return stated
     op = await console.gate.call(store.operation, account_id)
     await _audit(request, "view_operation", account_id, stated, members=[m["account_id"] for m in op["members"]])
     return console.render(
