@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -129,27 +130,27 @@ class LogCluster:
         log.open = still
 
     def run(self, rng: random.Random, crashes: int = 0, max_polls: int = 200_000) -> None:
-        crash_at = sorted(rng.sample(range(50, 2000), crashes)) if crashes else []
-        for i in range(max_polls):
-            if crash_at and i == crash_at[0]:
-                crash_at.pop(0)
-                self.crash(rng.randrange(self.n))
-            self.poll(rng.randrange(self.n), rng.choice((1, 7, 64, 500)))
-            if all(rt.partition.finished for rt in self.runtimes):
-                return
-        raise AssertionError("the partitions did not finish")
+        """Poll random partitions, crashing some, until every partition has finished."""
+        if not self._poll_until(lambda: all(rt.partition.finished for rt in self.runtimes), rng, crashes, max_polls):
+            raise AssertionError("the partitions did not finish")
 
     def run_to(self, rng: random.Random, tick: int, crashes: int = 0, max_polls: int = 200_000) -> None:
         """Poll (live) until every partition has completed ``tick``."""
+        if not self._poll_until(
+            lambda: all((rt.partition.completed or -1) >= tick for rt in self.runtimes), rng, crashes, max_polls
+        ):
+            raise AssertionError(f"stuck at ticks {[rt.partition.completed for rt in self.runtimes]}, not {tick}")
+
+    def _poll_until(self, done: Callable[[], bool], rng: random.Random, crashes: int, max_polls: int) -> bool:
         crash_at = sorted(rng.sample(range(50, 2000), crashes)) if crashes else []
         for i in range(max_polls):
             if crash_at and i == crash_at[0]:
                 crash_at.pop(0)
                 self.crash(rng.randrange(self.n))
             self.poll(rng.randrange(self.n), rng.choice((1, 7, 64, 500)))
-            if all((rt.partition.completed or -1) >= tick for rt in self.runtimes):
-                return
-        raise AssertionError(f"stuck at ticks {[rt.partition.completed for rt in self.runtimes]}, not {tick}")
+            if done():
+                return True
+        return False
 
     def verdicts(self) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
