@@ -73,10 +73,6 @@ class WorkerConfig:
     #: ``rocksdb://`` (production: local state survives restarts) or ``memory://``
     store: str = "rocksdb://"
     data_dir: Path = Path("var/worker")
-    batch_size: int = 5000
-    batch_within_s: float = 0.001
-    #: input batches may wait longer to fill (bigger batches: less work per event)
-    input_within_s: float = 0.02
     #: input read but not yet applied is held in memory up to this many events (then reading waits)
     max_pending: int = 200_000
     #: a JSON file rewritten every second with each partition's progress (for scripts and tests)
@@ -84,9 +80,6 @@ class WorkerConfig:
     #: a partition whose input has all been read and stayed quiet this long (wall clock) sends itself
     #: heartbeats, so that its ticks close as far as the other partitions' input has gone
     idle_after_s: float = 2.0
-    #: consume the input and exchange topics a fetch at a time (``streaming.consumer``), not
-    #: through Faust's per-message streams
-    batching: bool = True
 
     #: send what each tick scored to the history topic (``--store``: the history sink writes it)
     history: bool = False
@@ -536,15 +529,6 @@ class _PartitionContext:
         _current_event.reset(self.token)
 
 
-def _held(events: Sequence[Any]) -> list[Any]:
-    """The messages of events from ``take_events``, each with a reference of ours: the stream acks
-    what it yields, and the shell acks them itself once their effect is durable."""
-    messages = [event.message for event in events]
-    for message in messages:
-        message.incref()
-    return messages
-
-
 def _dead_letter(message: Any, reason: str) -> DeadLetter:
     raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
     return DeadLetter(
@@ -590,7 +574,7 @@ def build_app(
         consumer_auto_offset_reset="earliest",
         producer_linger=0.002,
         producer_acks=-1,
-        stream_buffer_maxsize=max(config.batch_size * 2, 4096),
+        stream_buffer_maxsize=4096,
         # messages held for later ticks are acked only when their tick is durable: do not wait for
         # them on shutdown (a restart reads them again)
         stream_wait_empty=False,
@@ -626,24 +610,20 @@ def build_app(
             stats.dead_letters, stats.flags, ticks,
         )  # fmt: skip
 
-    # The agents declare what the worker consumes (Faust subscribes to their topics and assigns
-    # partitions by them). With the batching consumer installed (the default) the shell receives
-    # the messages of both topics a fetch at a time and the agents stay idle; without it they feed
-    # the shell through Faust's streams (slower: a Faust event per message).
+    # The agents declare what the worker consumes: Faust subscribes to their topics and assigns
+    # their partitions to the group's workers. The batching consumer hands the shell the messages
+    # of both topics a fetch at a time, so nothing reaches the agents' streams.
     @app.agent(events, name="slotguard-input")
     async def read_input(stream: Any) -> None:
-        async for batch in stream.take_events(config.batch_size, within=config.input_within_s):
-            while shell.pending_input() > config.max_pending:
-                await asyncio.sleep(0.005)  # read ahead of the ticks at most this far
-            await shell.process(_held(batch))
+        async for _ in stream:
+            raise RuntimeError("the batching consumer delivers the input topic; nothing should reach this stream")
 
     @app.agent(shell.exchange_topic, name="slotguard-exchange")
     async def read_exchange(stream: Any) -> None:
-        async for batch in stream.take_events(config.batch_size, within=config.batch_within_s):
-            await shell.process(_held(batch))
+        async for _ in stream:
+            raise RuntimeError("the batching consumer delivers the exchange topic; nothing should reach this stream")
 
-    if config.batching:
-        install(app, frozenset({config.events_topic, config.exchange_topic}), shell.process_fetched)
+    install(app, frozenset({config.events_topic, config.exchange_topic}), shell.process_fetched)
 
     def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[Any] = kwargs.get("revoked", args[0] if args else set())

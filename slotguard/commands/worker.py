@@ -42,8 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic of the dataflow")
     parser.add_argument("--state", choices=("rocksdb", "memory"), default="rocksdb", help="where table state lives")
     parser.add_argument("--state-dir", help="local state directory [DATA_DIR/worker/APP_ID]")
-    parser.add_argument("--batch-size", type=int, default=5000, help="messages taken per batch")
-    parser.add_argument("--batch-ms", type=float, default=1.0, help="longest wait to fill a batch")
     parser.add_argument("--events-topic", default="booking-events", help="input topic")
     parser.add_argument("--status-file", help="rewrite this JSON file every second with each partition's progress")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
@@ -70,8 +68,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         partitions=args.partitions,
         store=f"{args.state}://",
         data_dir=state_dir,
-        batch_size=args.batch_size,
-        batch_within_s=args.batch_ms / 1000.0,
         status_file=Path(args.status_file) if args.status_file else None,
         history=bool(settings.store),
     )
