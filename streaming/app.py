@@ -251,15 +251,12 @@ class StreamShell:
         """Input events read but not yet applied, over this worker's partitions."""
         return sum(rt.partition.pending_events for rt in self.runtimes.values())
 
-    async def process(self, messages: Sequence[Any]) -> None:
-        """One batch of consumed messages of either topic, whole (batches never interleave)."""
+    async def process_fetched(self, messages: Sequence[Any]) -> None:
+        """One fetch from the batching consumer, of either topic, processed whole (fetches never
+        interleave); input partitions pause while the input read ahead of the ticks exceeds
+        ``max_pending`` (the exchange topic keeps flowing, so ticks go on)."""
         async with self._lock:
             await self._process(messages)
-
-    async def process_fetched(self, messages: Sequence[Any]) -> None:
-        """One fetch from the batching consumer; input partitions pause while the input read ahead
-        of the ticks exceeds ``max_pending`` (the exchange topic keeps flowing, so ticks go on)."""
-        await self.process(messages)
         consumer = self.app.consumer
         pending = self.pending_input()
         if not self._input_paused and pending > self.config.max_pending:
@@ -613,16 +610,12 @@ def build_app(
     # The agents declare what the worker consumes: Faust subscribes to their topics and assigns
     # their partitions to the group's workers. The batching consumer hands the shell the messages
     # of both topics a fetch at a time, so nothing reaches the agents' streams.
-    @app.agent(events, name="slotguard-input")
-    async def read_input(stream: Any) -> None:
-        async for _ in stream:
-            raise RuntimeError("the batching consumer delivers the input topic; nothing should reach this stream")
+    async def subscription_only(stream: Any) -> None:
+        async for message in stream:
+            raise RuntimeError(f"the batching consumer delivers this topic; {message!r} reached its stream")
 
-    @app.agent(shell.exchange_topic, name="slotguard-exchange")
-    async def read_exchange(stream: Any) -> None:
-        async for _ in stream:
-            raise RuntimeError("the batching consumer delivers the exchange topic; nothing should reach this stream")
-
+    app.agent(events, name="slotguard-input")(subscription_only)
+    app.agent(shell.exchange_topic, name="slotguard-exchange")(subscription_only)
     install(app, frozenset({config.events_topic, config.exchange_topic}), shell.process_fetched)
 
     def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
