@@ -63,11 +63,11 @@ def produce(broker: KafkaBroker, topic: str) -> Sent:
     return Sent(topic, records)
 
 
-def consume(broker: KafkaBroker, topic: str, group: str, commit: bool) -> list[Received]:
-    """Everything a new member of `group` reads from the start, polling on briefly past MESSAGES
-    so that a duplicate would show; commits what it read when asked."""
+def new_member(broker: KafkaBroker, topic: str, group: str) -> KafkaConsumer:
+    """A consumer joining `group` on `topic`, subscribed only once its own metadata holds every
+    partition of the topic: a member that joins first gets no partition from the range assignor
+    ("No partition metadata"), and kafka-python may not rejoin for minutes."""
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=broker.bootstrap,
         group_id=group,
         client_id=f"slotguard-broker-test-{group}",
@@ -76,6 +76,20 @@ def consume(broker: KafkaBroker, topic: str, group: str, commit: bool) -> list[R
         key_deserializer=DefaultSerializer(),
         value_deserializer=DefaultSerializer(),
     )
+    deadline = time.monotonic() + CONSUME_DEADLINE_S
+    while len(consumer.partitions_for_topic(topic) or ()) < PARTITIONS:
+        if time.monotonic() >= deadline:
+            consumer.close(autocommit=False)
+            raise AssertionError(f"the consumer never saw the {PARTITIONS} partitions of {topic}")
+        time.sleep(0.2)
+    consumer.subscribe([topic])
+    return consumer
+
+
+def consume(broker: KafkaBroker, topic: str, group: str, commit: bool) -> list[Received]:
+    """Everything a new member of `group` reads from the start, polling on briefly past MESSAGES
+    so that a duplicate would show; commits what it read when asked."""
+    consumer = new_member(broker, topic, group)
     received: list[Received] = []
     try:
         deadline = time.monotonic() + CONSUME_DEADLINE_S
@@ -97,15 +111,7 @@ def consume(broker: KafkaBroker, topic: str, group: str, commit: bool) -> list[R
 
 def consume_quickly(broker: KafkaBroker, topic: str, group: str) -> list[Received]:
     """What a new member of `group` reads within 2 s of being assigned its partitions."""
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=broker.bootstrap,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        key_deserializer=DefaultSerializer(),
-        value_deserializer=DefaultSerializer(),
-    )
+    consumer = new_member(broker, topic, group)
     received: list[Received] = []
     try:
         deadline = time.monotonic() + 10
