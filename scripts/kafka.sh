@@ -225,6 +225,15 @@ start() {
 
 wait_gone() {
   while alive "$1"; do sleep 0.1; done
+  # the JVM's main thread can be a zombie while its other threads still hold the listeners: wait
+  # (up to 10 s per port) until they are closed, so that a start right after finds them free
+  local p
+  for p in "$port" "$controller_port"; do
+    for _ in $(seq 1 100); do
+      port_taken "$p" || break
+      sleep 0.1
+    done
+  done
 }
 
 stop() {
@@ -241,8 +250,8 @@ stop() {
   if alive "$pid"; then
     echo "kafka.sh: broker $pid ignored SIGTERM for ${stop_s}s; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
-    wait_gone "$pid"
   fi
+  wait_gone "$pid"
   rm -f "$pidfile"
 }
 
