@@ -12,6 +12,7 @@ cascade at once, for tests of the steps themselves.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import deque
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from features.facts import (
     AnyWork,
     ApplicantShared,
     ApplicantWork,
+    BoardWork,
     BookingTimed,
     CreationWork,
     Fact,
@@ -36,6 +38,7 @@ from features.infra import _AGENT_CACHE, DATACENTER_ASNS, is_automation_agent, i
 from features.params import LINK_REPORT_STEPS, PARAMS, FeatureParams
 from features.registry import HOLDER_FEATURES, ONE_ODD_BOOKING
 from features.state import (
+    MAX_BOARD_HITS,
     MAX_COUNTERPARTS,
     MAX_LINKED_ACCOUNTS,
     MAX_LINKS,
@@ -43,6 +46,7 @@ from features.state import (
     MAX_REACTIONS,
     AccountState,
     ApplicantState,
+    BoardState,
     LinkState,
     NetworkState,
     OpenBooking,
@@ -141,7 +145,12 @@ class FeatureCore:
             "domain": stores.domains,
             "phone": stores.phones,
             "cohort": stores.cohorts,
+            "watcher": stores.watchers,
         }
+        #: set by ``_search`` when a search opens a run showing free slots (the board hears of it)
+        self._hit_opened = False
+        #: set by ``_settle`` when a booking turns out to be the account's own and unsearched: its board
+        self._unsearched_board: str | None = None
 
     # ------------------------------------------------------------------ account-keyed step
     def account_event(self, ev: AnyEvent, t: float) -> AccountUpdate | None:
@@ -252,6 +261,7 @@ class FeatureCore:
                 st.prev_hit_t = st.last_hit_t
                 st.last_hit_t = t
                 st.hit_open = True
+                self._hit_opened = True
         else:
             st.hit_open = False
         last = st.last_search_t
@@ -324,7 +334,7 @@ class FeatureCore:
                 del held[next(iter(held))]
         held[ev.booking_id] = OpenBooking(ev.slot_id, ev.applicant_id, t, ev.slot_start.timestamp())
         unsettled = st.unsettled
-        unsettled.append((ev.slot_id, pick, unsearched))
+        unsettled.append((ev.slot_id, pick, unsearched, ev.service))
         if len(unsettled) > MAX_OPEN_BOOKINGS:
             del unsettled[0]
 
@@ -336,7 +346,7 @@ class FeatureCore:
         """
         unsettled = st.unsettled
         for i in range(len(unsettled) - 1, -1, -1):
-            booked_slot, pick, unsearched = unsettled[i]
+            booked_slot, pick, unsearched, service = unsettled[i]
             if booked_slot != slot_id:
                 continue
             del unsettled[i]
@@ -350,6 +360,7 @@ class FeatureCore:
                         st.instant_picks += 1
                 if unsearched:
                     st.unsearched_bookings += 1
+                    self._unsearched_board = f"{st.site}/{service}"
             return
 
     def prune_open(self, st: AccountState, now: float) -> None:
@@ -527,6 +538,48 @@ class FeatureCore:
             return [ApplicantShared(work.account_id, t, key, len(seen), ap.bookings)]
         return []
 
+    # ------------------------------------------------------------------ board-keyed step
+    def board_step(self, work: BoardWork, t: float) -> list[AnyMessage]:
+        """Remember the searches that showed free slots at a site's service; trace a booking made
+        without a search of its own to the latest other account's search that showed free slots at
+        most ``watch_window_s`` before it (split roles: the slot's id came from that watcher).
+
+        The watcher and the booker then share the link ``watcher:<watcher>``, a link like a device:
+        the accounts booking what one watcher finds, and the watcher, hear how many of them behave
+        like holders. One coincidence is never evidence (the ring needs several holders).
+        """
+        boards = self.stores.boards
+        board = boards.get(work.board)
+        if board is None:
+            board = BoardState()
+        board.last_t = max(board.last_t, t)
+        hits = board.hits
+        facts: list[AnyMessage] = []
+        if work.action == "hit":
+            if hits and t < hits[-1][0]:
+                bisect.insort(hits, (t, work.account_id))
+            else:
+                hits.append((t, work.account_id))
+            horizon = hits[-1][0] - self.params.board_memory_s
+            drop = 0
+            while drop < len(hits) and (hits[drop][0] < horizon or len(hits) - drop > MAX_BOARD_HITS):
+                drop += 1
+            if drop:
+                del hits[:drop]
+        else:
+            booker = work.account_id
+            earliest = t - self.params.watch_window_s
+            for i in range(bisect.bisect_right(hits, (t, "\uffff")) - 1, -1, -1):
+                hit_t, watcher = hits[i]
+                if hit_t < earliest:
+                    break
+                if watcher != booker:
+                    facts.append(LinkWork("watcher", watcher, booker, work.holder))
+                    facts.append(LinkWork("watcher", watcher, watcher, False))
+                    break
+        boards[work.board] = board
+        return facts
+
     # ------------------------------------------------------------------ holders announced
     def holder_links(self, account_id: str) -> list[tuple[str, str]]:
         """Every ``(kind, key)`` the account shares: where its becoming a holder must be announced."""
@@ -538,11 +591,16 @@ class FeatureCore:
     # ------------------------------------------------------------------ the three entry points
     def account_step(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> list[AnyWork] | None:
         """Fold an event into its account; return the work it means for entity steps (None: none)."""
+        self._hit_opened = False
         update = self.account_event(ev, t)
         kind = type(ev)
+        hit: BoardWork | None = None
+        if self._hit_opened:
+            hit = BoardWork(f"{ev.site}/{ev.service}", "hit", ev.account_id)  # type: ignore[union-attr, arg-type]
         if update is QUIET and (kind is SlotSearch or kind is Login):
-            return None  # most events: a search or login that changed nothing anyone else must hear of
-        works: list[AnyWork] = []
+            # most events: a search or login that changed nothing anyone else must hear of
+            return [hit] if hit is not None else None
+        works: list[AnyWork] = [hit] if hit is not None else []
         if type(ev) is BookingCreated:
             works.append(SlotWork(ev.slot_id, "booked", ev.account_id))
             works.append(ApplicantWork(ev.applicant_id, ev.account_id))
@@ -573,16 +631,24 @@ class FeatureCore:
             return self.link_step(work, t)  # type: ignore[arg-type]
         if kind is ApplicantWork:
             return self.applicant_step(work, t)  # type: ignore[arg-type]
+        if kind is BoardWork:
+            return self.board_step(work, t)  # type: ignore[arg-type]
         return self.creation_step(work, t)  # type: ignore[arg-type]
 
     def fact_step(self, fact: AnyFact, dirty: DirtyMarker) -> list[AnyWork]:
         """Fold a fact into its account; an account that just became a holder is announced to
         everything it shares."""
+        self._unsearched_board = None
         account_id, became_holder = self.apply_fact(fact)
         dirty.add(account_id)
-        if not became_holder:
-            return []
-        return [LinkWork(kind, key, account_id, True) for kind, key in self.holder_links(account_id)]  # type: ignore[arg-type]
+        board = self._unsearched_board
+        works: list[AnyWork] = []
+        if became_holder:
+            works += [LinkWork(kind, key, account_id, True) for kind, key in self.holder_links(account_id)]  # type: ignore[arg-type]
+        if board is not None:
+            self._unsearched_board = None
+            works.append(BoardWork(board, "unsearched", account_id, self.stores.accounts[account_id].holder))
+        return works
 
     # ------------------------------------------------------------------ a whole cascade at once
     def apply(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> None:

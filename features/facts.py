@@ -5,7 +5,7 @@ applicant) lives with that key. When a change there concerns an account, the ent
 a small fact addressed to that account; the account step folds it into the account's state. In
 the embedded runner facts are applied at once, in-process; in the stream they travel on a topic
 keyed by ``account_id``. The account step tells entity steps what concerns them the same way, with
-*work* (``SlotWork``, ``ApplicantWork``, ``LinkWork``, ``CreationWork``) addressed to the entity
+*work* (``SlotWork``, ``ApplicantWork``, ``LinkWork``, ``CreationWork``, ``BoardWork``) addressed to the entity
 (``route_key``). Messages are tagged structs so they serialise the same way everywhere.
 One fact comes from the deciding side instead: ``SellerFlagged``, which tells a buyer its seller was
 flagged, so its verdict can say it is a victim.
@@ -16,6 +16,9 @@ from __future__ import annotations
 from typing import Literal
 
 from msgspec import Struct
+
+#: what accounts can share (``features.state.LINK_KINDS``)
+LinkKind = Literal["device", "address", "domain", "phone", "cohort", "watcher"]
 
 
 class Message(Struct, tag_field="msg", frozen=True, array_like=True):
@@ -56,10 +59,11 @@ class HandoffIn(Fact, tag="handoff_in", frozen=True, array_like=True):
 
 class Linked(Fact, tag="linked", frozen=True, array_like=True):
     """Something the account uses (``kind:key``: a device, a data-centre address, a private e-mail
-    domain, a phone number, a creation cohort) is shared by ``accounts`` accounts, ``holders`` of
-    which behave like holders of slots (see ``features.core.is_holder``)."""
+    domain, a phone number, a creation cohort, a watcher whose finds it booked) is shared by
+    ``accounts`` accounts, ``holders`` of which behave like holders of slots (see
+    ``features.core.is_holder``)."""
 
-    kind: Literal["device", "address", "domain", "phone", "cohort"]
+    kind: LinkKind
     key: str
     accounts: int
     holders: int
@@ -107,7 +111,7 @@ class ApplicantWork(Work, tag="applicant_use", frozen=True, array_like=True):
 class LinkWork(Work, tag="link_use", frozen=True, array_like=True):
     """``account_id`` uses the link entity ``kind:key``; ``holder`` says whether it behaves like a holder."""
 
-    kind: Literal["device", "address", "domain", "phone", "cohort"]
+    kind: LinkKind
     key: str
     account_id: str
     holder: bool
@@ -120,7 +124,18 @@ class CreationWork(Work, tag="creation", frozen=True, array_like=True):
     account_id: str
 
 
-AnyWork = SlotWork | ApplicantWork | LinkWork | CreationWork
+class BoardWork(Work, tag="board", frozen=True, array_like=True):
+    """At the site's service ``board`` (``site/service``): ``account_id``'s search showed free slots
+    (``hit``), or it booked a slot with no search of its own before (``unsearched``; ``holder``: it
+    behaves like a holder)."""
+
+    board: str
+    action: Literal["hit", "unsearched"]
+    account_id: str
+    holder: bool = False
+
+
+AnyWork = SlotWork | ApplicantWork | LinkWork | CreationWork | BoardWork
 AnyMessage = BookingTimed | HandoffOut | HandoffIn | Linked | ApplicantShared | SellerFlagged | AnyWork
 
 
@@ -135,4 +150,6 @@ def route_key(message: Message) -> str:
         return "applicant:" + message.applicant_id  # type: ignore[attr-defined]
     if kind is CreationWork:
         return "network:" + message.network  # type: ignore[attr-defined]
+    if kind is BoardWork:
+        return "board:" + message.board  # type: ignore[attr-defined]
     return message.account_id  # type: ignore[attr-defined]

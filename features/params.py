@@ -44,6 +44,11 @@ class FeatureParams:
     late_cancel_s: float = 3 * DAY
     #: a booking with no search of the account's own within this long before it was not picked by the account
     search_before_booking_s: float = 1800.0
+    #: a booking with no search of its own this soon after another account's search showed free slots
+    #: at the same site and service booked what that search found (split roles: a watcher, bookers)
+    watch_window_s: float = 5.0
+    #: how long a site's board remembers the searches that showed free slots
+    board_memory_s: float = 3600.0
     #: assumed rates at which an applicant's booking ends so (a modelling assumption, not fitted): the
     #: surprise of "k of n" bookings (``features.surprise``) is judged against them
     applicant_handoff_rate: float = 0.05

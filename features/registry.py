@@ -37,7 +37,7 @@ from features.state import MAX_REACTIONS, AccountState
 from features.surprise import surprise
 
 #: bump when what any feature computes changes (the golden test says when)
-FEATURE_SET_VERSION = 10
+FEATURE_SET_VERSION = 11
 
 
 class Entity(StrEnum):
@@ -51,6 +51,8 @@ class Entity(StrEnum):
     PHONE = "phone"
     COHORT = "cohort"
     APPLICANT = "applicant"
+    #: a site's service: the searches there that showed free slots
+    BOARD = "site_service"
 
 
 def _count_bins() -> tuple[float, ...]:
@@ -261,6 +263,7 @@ def _widest(st: AccountState, kind: str) -> tuple[int, int]:
 
 INFRA_LINKS = ("device", "address")
 REGISTRATION_LINKS = ("domain", "phone", "cohort")
+WATCH_LINKS = ("watcher",)
 
 
 def _when(t: float) -> str:
@@ -350,11 +353,10 @@ def _ring_evidence(kinds: tuple[str, ...], what: str) -> Callable[[AccountState]
                 best_name, best_value, best_counts = name, value, (others, holders)
         if not best_name:
             return f"shares no {what} with other accounts"
-        kind = best_name.partition(":")[0]
+        kind, _, key = best_name.partition(":")
         others, holders = best_counts
-        return (
-            f"shares a {_LINK_WORDS[kind]} with {others} other accounts, {holders} of which themselves "
-            f"book like holders (fast, without searching, unused or resold appointments)"
+        return _RING_SENTENCES.get(kind, _SHARED_LINK).format(
+            what=_LINK_WORDS.get(kind, kind), key=key, others=others, members=others + 1, holders=holders
         )
 
     return evidence
@@ -366,6 +368,20 @@ _LINK_WORDS = {
     "domain": "private e-mail domain",
     "phone": "phone number",
     "cohort": "creation burst on one network (accounts created within minutes)",
+}
+
+#: the evidence sentence of a link shared with other accounts (``_ring_evidence``)
+_SHARED_LINK = (
+    "shares a {what} with {others} other accounts, {holders} of which themselves "
+    "book like holders (fast, without searching, unused or resold appointments)"
+)
+#: link kinds whose sharing reads differently: a watcher is an account, not infrastructure
+_RING_SENTENCES = {
+    "watcher": (
+        "one of {members} accounts around watcher account {key}, whose searches showed free slots "
+        "seconds before the others booked them without a search of their own; {holders} of the "
+        "others book like holders"
+    ),
 }
 
 
@@ -616,6 +632,23 @@ FEATURES: tuple[Feature, ...] = (
         aggregation="cohorts: creations with no gap longer than the window",
         tolerance=1.0,
     ),
+    Feature(
+        name="holders_sharing_a_watcher",
+        family="split_roles",
+        description=(
+            "h * h / (m + 1) for the other accounts around one watcher (whose searches showed free slots "
+            "seconds before accounts booked them with no search of their own): h of them behave like holders, of m"
+        ),
+        reads=("links", "holder"),
+        compute=lambda st: _ring(st, WATCH_LINKS),
+        evidence=_ring_evidence(WATCH_LINKS, "watcher"),
+        bins=_magnitude_bins(),
+        unit=1.0,
+        derived_from=(Entity.BOARD,),
+        window=timedelta(seconds=PARAMS.watch_window_s),
+        aggregation="an unsearched booking traced to the latest other account's search showing free slots",
+        tolerance=1.0,
+    ),
 )
 
 
@@ -665,11 +698,17 @@ FAMILIES: dict[str, Family] = {
             ambiguous=True,
             description="e-mail domains, phones and creation bursts shared with holders",
         ),
+        Family(
+            name="split_roles",
+            kind="context",
+            ambiguous=True,
+            description="one account finds slots, holders book them without searching",
+        ),
     )
 }
 
 #: the families of linkage with accounts that behave like holders (not mere shared infrastructure)
-LINKAGE_FAMILIES: frozenset[str] = frozenset({"shared_infrastructure", "shared_registration"})
+LINKAGE_FAMILIES: frozenset[str] = frozenset({"shared_infrastructure", "shared_registration", "split_roles"})
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 #: the holding surprises (``features.core.is_holder``): more than one odd booking of one makes a holder
 HOLDER_FEATURES: tuple[Feature, ...] = tuple(f for f in FEATURES if f.absolute)

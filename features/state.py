@@ -24,6 +24,8 @@ MAX_REACTIONS = 16
 MAX_LINKS = 24
 #: counterparts remembered per account for evidence (handoff givers and takers, flagged sellers)
 MAX_COUNTERPARTS = 8
+#: searches that showed free slots remembered per site and service (the board)
+MAX_BOARD_HITS = 256
 
 
 class OpenBooking(Struct, array_like=True):
@@ -89,8 +91,9 @@ class AccountState(Struct, array_like=True):
     reactions: list[float] = msgspec.field(default_factory=list)
     open: dict[str, OpenBooking] = msgspec.field(default_factory=dict)
     #: bookings whose slot step has not yet said whether they were the account's own pick:
-    #: (slot, seconds from the search that showed a free slot, -1 if none; no search of its own before)
-    unsettled: list[tuple[str, float, bool]] = msgspec.field(default_factory=list)
+    #: (slot, seconds from the search that showed a free slot, -1 if none; no search of its own
+    #: before; the booking's service)
+    unsettled: list[tuple[str, float, bool, str]] = msgspec.field(default_factory=list)
     cancellations: int = 0
     #: cancellations close to the appointment: a held slot given back too late to be used (those
     #: that turned out to be handoffs are counted as handoffs instead)
@@ -128,8 +131,9 @@ class SlotState(Struct, array_like=True):
 
 
 #: what accounts can share: a device, a data-centre address, a private e-mail domain, a phone
-#: number, a creation cohort (accounts created from one network within minutes of each other)
-LINK_KINDS = ("device", "address", "domain", "phone", "cohort")
+#: number, a creation cohort (accounts created from one network within minutes of each other), a
+#: watcher (an account whose searches showed the slots the others booked without searching)
+LINK_KINDS = ("device", "address", "domain", "phone", "cohort", "watcher")
 
 
 class LinkState(Struct, array_like=True):
@@ -150,6 +154,14 @@ class NetworkState(Struct, array_like=True):
     last_creation_t: float = -1e18
 
 
+class BoardState(Struct, array_like=True):
+    """A site's service: the latest searches that showed free slots, ``(event time, account)`` in time
+    order, so a booking made without searching can be traced to the search that found its slot."""
+
+    last_t: float = 0.0
+    hits: list[tuple[float, str]] = msgspec.field(default_factory=list)
+
+
 class ApplicantState(Struct, array_like=True):
     """An applicant identity (a keyed hash): which accounts booked for it, how often."""
 
@@ -168,6 +180,8 @@ ENTITY_STATE_TYPES: dict[str, type[Struct]] = {
     "networks": NetworkState,
     "cohorts": LinkState,
     "applicants": ApplicantState,
+    "watchers": LinkState,
+    "boards": BoardState,
 }
 
 
@@ -184,6 +198,8 @@ class Stores:
     networks: MutableMapping[str, NetworkState] = field(default_factory=dict)
     cohorts: MutableMapping[str, LinkState] = field(default_factory=dict)
     applicants: MutableMapping[str, ApplicantState] = field(default_factory=dict)
+    watchers: MutableMapping[str, LinkState] = field(default_factory=dict)
+    boards: MutableMapping[str, BoardState] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         """Entries per store (for summaries and memory checks)."""

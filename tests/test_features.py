@@ -421,8 +421,12 @@ def test_every_feature_moves_off_neutral_in_some_scene() -> None:
     feed.cancel(18 * HOUR, "a", "s1", "b1")
     feed.book(18 * HOUR + 3, "b", "s1", "b9")
     feed("booking_no_show", 14 * DAY, account_id="a", booking_id="b2")
+    for i in range(3):  # a watcher's finds booked by other accounts without searching ...
+        _watched_booking(feed, "watcher", f"f{i}", 10 * DAY + i * 600, f"ws{i}")
+    _search(feed, "watcher", 14 * DAY - 60, 0)
+    _search(feed, "watcher", 14 * DAY + 0.5, 1)
     feed.release(14 * DAY + 1, "s7")
-    feed.book(14 * DAY + 1.5, "a", "s7", "b7", applicant="other")  # no search for hours: a watcher found it
+    feed.book(14 * DAY + 1.5, "a", "s7", "b7", applicant="other")  # ... and by this one: no search for hours
     feed("login", 14 * DAY, account_id="c", success=True, device_id="d", ip="51.68.0.1", asn=16276)
     _holders(feed, ["c", "n1"], start=14 * DAY + 10)
     for i in range(12):
@@ -454,6 +458,50 @@ def test_a_booking_without_a_search_of_its_own_is_counted() -> None:
     feed.release(300, "s3")
     feed.book(303.0, "booker", "s3", "b3", applicant="p3")
     assert feed.features("booker")["unsearched_surprise"] == pytest.approx(surprise(2, 2, 0.05))
+
+
+def _watched_booking(feed: Feed, watcher: str, booker: str, at: float, slot: str, gap: float = 2.0) -> None:
+    """``watcher``'s search shows a free slot; ``booker``, who never searched, books it ``gap`` s later."""
+    _search(feed, watcher, at - 120, 0)
+    feed.release(at - 1, slot)
+    _search(feed, watcher, at, 1)
+    feed.book(at + gap, booker, slot, "b-" + slot, applicant="p-" + slot)
+
+
+def test_accounts_booking_what_one_watcher_finds_are_linked_through_it() -> None:
+    """Split roles: one account searches, five others book its finds seconds later without searching."""
+    feed = Feed()
+    for i in range(5):
+        _watched_booking(feed, "watcher", f"booker{i}", 1000.0 + i * 900, f"s{i}")
+    # every booker is a holder by its own unsearched booking; each hears of the 4 others
+    assert feed.features("booker0")["holders_sharing_a_watcher"] == pytest.approx(4 * 4 / (5 + 1))
+    assert feed.features("booker4")["holders_sharing_a_watcher"] == pytest.approx(4 * 4 / (5 + 1))
+    assert feed.features("watcher")["holders_sharing_a_watcher"] == pytest.approx(5 * 5 / (5 + 1))
+    reason = spec("holders_sharing_a_watcher").evidence(feed.state("booker0"))
+    assert "watcher account watcher" in reason and "4 of the others book like holders" in reason
+
+
+def test_a_stranger_whose_search_came_before_a_booking_is_no_watcher_for_long() -> None:
+    """An anxious applicant's search showing slots seconds before one stranger's unsearched booking
+    links the two, and weighs nothing: the ring needs several holders. A booker who searched
+    himself, a search older than the window and a received handoff link nobody."""
+    feed = Feed()
+    _watched_booking(feed, "anxious", "stranger", 1000.0, "s1")
+    assert feed.features("anxious")["holders_sharing_a_watcher"] == pytest.approx(1 / 2)
+    assert feed.features("stranger")["holders_sharing_a_watcher"] == 0
+    assert spec("holders_sharing_a_watcher").tolerance >= 1 / 2
+    _search(feed, "person", 2000.0, 1)
+    _watched_booking(feed, "anxious", "person", 2010.0, "s2")  # the person found it himself
+    _watched_booking(feed, "anxious", "late", 3000.0, "s3", gap=PARAMS.watch_window_s + 1)
+    feed.release(4000, "s4")
+    feed.book(4030, "seller", "s4", "b4", applicant="placeholder")
+    _search(feed, "anxious", 5000, 0)
+    feed.cancel(5001, "seller", "s4", "b4")
+    _search(feed, "anxious", 5002, 1)
+    feed.book(5003, "buyer", "s4", "b5", applicant="buyer")  # the seller rebooks in the buyer's account
+    for account in ("person", "late", "buyer"):
+        assert not any(name.startswith("watcher:") for name in feed.state(account).links), account
+    assert feed.features("anxious")["holders_sharing_a_watcher"] == pytest.approx(1 / 2)
 
 
 def test_a_slot_received_by_handoff_is_not_the_receivers_own_unsearched_booking() -> None:

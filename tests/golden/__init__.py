@@ -25,7 +25,8 @@ HOUR, DAY = 3600.0, 86400.0
 
 
 def scene() -> Feed:
-    """One scene exercising every feature: a bot, an operation's shared phone, a buyer, a person."""
+    """One scene exercising every feature: a bot, an operation's shared phone, a buyer, a person, a watcher
+    and the accounts booking what it finds."""
     feed = Feed()
     for i, account in enumerate(("bot", "idle", "n1")):
         feed(
@@ -60,6 +61,12 @@ def scene() -> Feed:
     feed("booking_attended", 14 * DAY + 60, account_id="person", booking_id="b5")
     for i in range(12):
         feed("login", 14 * DAY + i, account_id="bot", success=True, ip=f"90.{i}.0.1", asn=3215)
+    for i in range(3):  # split roles: a watcher finds, three accounts book without searching
+        at = 5 * DAY + i * 600
+        feed("slot_search", at - 60, account_id="watcher", service="titre-sejour", results=0)
+        feed.release(at - 1, f"w{i}")
+        feed("slot_search", at, account_id="watcher", service="titre-sejour", results=1)
+        feed.book(at + 2, f"farm{i}", f"w{i}", f"bw{i}", applicant=f"fa{i}")
     return feed
 
 
