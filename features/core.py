@@ -569,14 +569,17 @@ class FeatureCore:
         else:
             booker = work.account_id
             earliest = t - self.params.watch_window_s
+            watchers: list[str] = []
             for i in range(bisect.bisect_right(hits, (t, "\uffff")) - 1, -1, -1):
                 hit_t, watcher = hits[i]
                 if hit_t < earliest:
                     break
-                if watcher != booker:
+                if watcher != booker and watcher not in watchers:
+                    watchers.append(watcher)
                     facts.append(LinkWork("watcher", watcher, booker, work.holder))
                     facts.append(LinkWork("watcher", watcher, watcher, False))
-                    break
+                    if len(watchers) == self.params.watch_candidates:
+                        break
         boards[work.board] = board
         return facts
 

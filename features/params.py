@@ -46,7 +46,10 @@ class FeatureParams:
     search_before_booking_s: float = 1800.0
     #: a booking with no search of its own this soon after another account's search showed free slots
     #: at the same site and service booked what that search found (split roles: a watcher, bookers)
-    watch_window_s: float = 5.0
+    watch_window_s: float = 120.0
+    #: how many of the latest other accounts whose searches showed free slots in that window a booking
+    #: made without searching is traced to (the watcher is among the last few, not always the last)
+    watch_candidates: int = 3
     #: how long a site's board remembers the searches that showed free slots
     board_memory_s: float = 3600.0
     #: assumed rates at which an applicant's booking ends so (a modelling assumption, not fitted): the

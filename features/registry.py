@@ -37,7 +37,7 @@ from features.state import MAX_REACTIONS, AccountState
 from features.surprise import surprise
 
 #: bump when what any feature computes changes (the golden test says when)
-FEATURE_SET_VERSION = 11
+FEATURE_SET_VERSION = 12
 
 
 class Entity(StrEnum):

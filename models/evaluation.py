@@ -122,6 +122,11 @@ def evaluate(
         result["recall_booked"] = int((flagged & acted).sum()) / int(acted.sum()) if acted.any() else 1.0
         idle = y & ~booked
         result["recall_never_booked"] = int((flagged & idle).sum()) / int(idle.sum()) if idle.any() else 1.0
+        # the same ranking with the scalper accounts that never booked left out (every legitimate
+        # account stays): how well the accounts that acted on slots are ranked
+        seen = ~idle
+        if acted.any() and (seen & ~y).any():
+            result["average_precision_booked"] = float(average_precision_score(y[seen], scores[seen]))
         delays = []
         before = 0
         for i, account in enumerate(accounts):
@@ -167,6 +172,8 @@ def markdown(result: Mapping[str, Any], plot_name: str | None = None, title: str
                 f"| recall among the {result['scalpers_booked']} scalper accounts that booked | "
                 f"{result['recall_booked']:.4f} |",
                 f"| recall among those that never booked | {result['recall_never_booked']:.4f} |",
+                f"| average precision without those that never booked | "
+                f"{result.get('average_precision_booked', float('nan')):.4f} |",
             ]
             if "recall_booked" in result
             else []

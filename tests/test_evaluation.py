@@ -38,3 +38,28 @@ def test_recall_is_split_between_scalpers_that_booked_and_those_that_never_did()
     assert result["recall_never_booked"] == 0.0
     assert "recall among the 3 scalper accounts that booked | 0.6667" in markdown(result)
     assert "recall_booked" not in evaluate(verdicts, labels)
+
+
+def test_average_precision_without_the_never_booked_keeps_every_legitimate_account() -> None:
+    labels = LabelSet(
+        {
+            "s1": Label("s1", "farm", True),
+            "s2": Label("s2", "farm", True),
+            "idle": Label("idle", "farm", True),
+            "p1": Label("p1", "ordinary", False),
+            "p2": Label("p2", "anxious_manual", False),
+        }
+    )
+    # the idle scalper ranks below a legitimate account: the full ranking pays for it, the ranking
+    # of those that booked does not; a legitimate account above a booker costs both
+    verdicts = [
+        _verdict("s1", 5.0, True),
+        _verdict("p2", 4.5, False),
+        _verdict("s2", 4.0, True),
+        _verdict("p1", 0.6, False),
+        _verdict("idle", 0.5, False),
+    ]
+    result = evaluate(verdicts, labels, {"s1": 0.0, "s2": 0.0})
+    assert result["average_precision"] == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    assert result["average_precision_booked"] == pytest.approx((1 + 2 / 3) / 2)
+    assert "average precision without those that never booked | 0.8333" in markdown(result)

@@ -504,6 +504,22 @@ def test_a_stranger_whose_search_came_before_a_booking_is_no_watcher_for_long() 
     assert feed.features("anxious")["holders_sharing_a_watcher"] == pytest.approx(1 / 2)
 
 
+def test_a_relayed_find_is_traced_to_the_last_few_accounts_that_saw_free_slots() -> None:
+    """A human relay takes a minute: the booking is traced to the latest ``watch_candidates`` other
+    accounts whose searches showed free slots in the window, the watcher among them; an earlier
+    one is not."""
+    feed = Feed()
+    seen = ["early", "watcher", "n1", "n2"]
+    for i, account in enumerate(seen):
+        _search(feed, account, 900.0 + i, 0)
+        _search(feed, account, 1000.0 + 10 * i, 1)
+    feed.release(990, "s1")
+    feed.book(1030.0 + 60, "booker", "s1", "b1", applicant="p1")  # a minute after the last find
+    linked = {name.partition(":")[2] for name in feed.state("booker").links if name.startswith("watcher:")}
+    assert PARAMS.watch_candidates == 3 and PARAMS.watch_window_s >= 90
+    assert linked == {"watcher", "n1", "n2"}
+
+
 def test_a_slot_received_by_handoff_is_not_the_receivers_own_unsearched_booking() -> None:
     """The seller logs into the buyer's account and rebooks the slot himself, without searching."""
     feed = Feed()

@@ -66,7 +66,9 @@ def scene() -> Feed:
         feed("slot_search", at - 60, account_id="watcher", service="titre-sejour", results=0)
         feed.release(at - 1, f"w{i}")
         feed("slot_search", at, account_id="watcher", service="titre-sejour", results=1)
-        feed.book(at + 2, f"farm{i}", f"w{i}", f"bw{i}", applicant=f"fa{i}")
+        feed.book(at + 2 + 40 * i, f"farm{i}", f"w{i}", f"bw{i}", applicant=f"fa{i}")  # relays of 2 to 82 s
+    # a stranger's find shortly before the relayed booking: traced to both, the watcher among them
+    feed("slot_search", 5 * DAY + 1200 + 30, account_id="stranger", service="titre-sejour", results=1)
     return feed
 
 
