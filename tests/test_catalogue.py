@@ -38,6 +38,8 @@ class Scene:
     found: dict[str, float]
     #: legitimate roles none of whose accounts may be flagged
     never: tuple[str, ...] = ()
+    #: the world must hold an operation whose watchers search and whose bookers never do
+    split_roles: bool = False
 
 
 LEGIT = ("ordinary", "mobile", "anxious_manual", "anxious_autorefresh", "family", "association", "lawyer")
@@ -69,6 +71,14 @@ SCENES = (
     ),
     Scene("slow human-paced operations", "ordinary=70,scalper_human=16,buyer=10", 45, {"scalper_human": 0.2}, LEGIT),
     Scene("farms of accounts each booking once or twice", "ordinary=65,farm=22,buyer=10", 46, {"farm": 0.3}, LEGIT),
+    Scene(
+        "split roles: one person watches, a farm's accounts book without searching",
+        "ordinary=70,farm=15,buyer=10",
+        54,
+        {"farm": 0.9},
+        LEGIT,
+        split_roles=True,
+    ),
     Scene(
         "anxious applicants refreshing all night",
         "anxious_manual=30,anxious_autorefresh=30,ordinary=30,bot_datacenter=5",
@@ -124,6 +134,9 @@ def _run(scene: Scene, root: Path, model: ModelArtifact) -> tuple[dict[str, dict
 @pytest.mark.parametrize("scene", SCENES, ids=[s.entry for s in SCENES])
 def test_each_catalogue_entry(scene: Scene, worlds: Path, family_model: ModelArtifact) -> None:
     verdicts, labels, bookings = _run(scene, worlds, family_model)
+    if scene.split_roles:
+        operations = json.loads((worlds / f"scene-{scene.seed}" / "world.json").read_text())["operations"]
+        assert any(o["structure"]["search_roles"] == "split" for o in operations), "no operation with split roles"
     flagged = {a for a, v in verdicts.items() if v["flagged"]}
     by_role: dict[str, list[str]] = {}
     for account, label in labels.by_account.items():
