@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -40,13 +38,13 @@ from ingest.pseudonym import Pseudonymizer
 from storage import Store, open_store
 from storage.rows import event_columns
 from storage.schema import applied_versions, load_migrations
+from tests.clickhouse_server import ClickHouseServer
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "bench-key"
 WRITER_TARGET = 200_000
 FLAGGED_TARGET_MS = 100.0
 ACCOUNT_TARGET_MS = 300.0
-BENCH_PORTS = {"CH_TCP_PORT": "19300", "CH_HTTP_PORT": "18323"}
+BENCH_PORTS = (19300, 18323)  # native, HTTP
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 USER_AGENT = (
@@ -281,22 +279,6 @@ def measure_queries(store: Store, runs: int) -> dict[str, Any]:
     }
 
 
-# --- servers ---------------------------------------------------------------------------------------
-
-
-def _script(action: str, directory: Path) -> str:
-    done = subprocess.run(
-        [str(REPO / "scripts" / "clickhouse.sh"), action, str(directory)],
-        env={**os.environ, **BENCH_PORTS},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"scripts/clickhouse.sh {action}: {done.stderr.strip()}")
-    return done.stdout.strip()
-
-
 def run(
     directory: Path,
     events: int,
@@ -308,12 +290,14 @@ def run(
     directory.mkdir(parents=True, exist_ok=True)
     evs, raws = realistic_events(write_rows)
     results: dict[str, Any] = {"events_stored": events, "writer_rows": write_rows}
+    private = ClickHouseServer(directory / "clickhouse-server", *BENCH_PORTS)
     started_server = False
     try:
         for engine in engines:
             if engine == "server":
                 if server is None:
-                    base = _script("start", directory / "clickhouse-server").rsplit("/", 1)[0]
+                    private.start()
+                    base = private.base_url
                     started_server = True
                 else:
                     base = server.rstrip("/").rsplit("/", 1)[0] if server.count("/") > 2 else server
@@ -338,7 +322,7 @@ def run(
             results[engine] = figures
     finally:
         if started_server:
-            _script("stop", directory / "clickhouse-server")
+            private.stop()
     return results
 
 

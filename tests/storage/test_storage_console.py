@@ -17,8 +17,9 @@ import pytest
 from storage import Store, StoreQueryError, UnknownAccount, open_store
 from storage.evidence import classify
 from storage.sql import render
+from tests.clickhouse_server import ClickHouseServer
 from tests.storage.builders import at, events, flag, line, searches, verdict
-from tests.storage.conftest import KEY, ClickHouseServer
+from tests.storage.conftest import KEY
 
 POLLING = (
     "searched 5 times, every 1.0 s ± 0.0 s, with 1 h of sustained polling (>= 60/h) between "
