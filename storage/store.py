@@ -638,61 +638,32 @@ class Store:
 
     # --- the investigator console: evidence, score over time, operations, overview ----------
 
-    def evidence(self, view: Mapping[str, Any], *, max_events: int = 50_000) -> list[dict[str, Any]]:
+    def evidence(self, view: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The events behind each reason of an account's current verdict (see ``storage.evidence``).
 
         ``view`` is what :meth:`account` returned for the account (its verdict, linked accounts).
-        Each reason comes with its kind, family, and the ids of its events (at most
-        ``evidence.MAX_EVIDENCE_EVENTS``; ``events_total`` counts them all).
+        Each reason comes with its kind, family, the types of its events and the ids of its events
+        in time order (at most ``evidence.MAX_EVIDENCE_EVENTS``; ``events_total`` counts them all).
+        One query selects them (``evidence.plan``), and one more reads the releases of the booked
+        slots when a reason is about booking speed.
         """
         verdict = view.get("verdict") or {}
         reasons: list[str] = list(verdict.get("reasons") or [])
         if not reasons and view.get("flags"):
             reasons = list(view["flags"][-1]["reasons"])
-        if not reasons:
-            return []
-        account_id = str(view["account_id"])
-        types = evidence.needed_types(reasons)
-        fields = evidence.EVENT_FIELDS
-        selected = [f"match(user_agent, {lit(evidence.AUTOMATION_PATTERN)})" if f == "automated" else f for f in fields]
-        rows = self._sql(
-            f"SELECT {', '.join(selected)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
-            f" AND type IN {lits(types)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT {int(max_events):d}"
-        )
-        columns: dict[str, Sequence[Any]] = (
-            dict(zip(fields, zip(*rows, strict=True), strict=True)) if rows else {f: () for f in fields}
-        )
-        releases: dict[str, list[int]] = defaultdict(list)
-        booked = sorted(
-            {
-                slot
-                for slot, kind in zip(columns["slot_id"], columns["type"], strict=True)
-                if kind == "booking_created" and slot
-            }
-        )
-        if booked and any(evidence.classify(r) is evidence.KINDS_BY_NAME["speed"] for r in reasons):
-            for slot, ts_ms in self._sql(
-                "SELECT slot_id, ts_ms FROM {db}.events WHERE account_id = '' AND type = 'slot_released'"
-                f" AND slot_id IN {lits(booked)} LIMIT 1 BY event_id"
-            ):
-                releases[slot].append(int(ts_ms))
-        shared = self._shared_entities(account_id, columns)
-        return evidence.select(reasons, columns, releases=releases, linked=view.get("linked") or {}, shared=shared)
+        plan = evidence.plan(reasons, str(view["account_id"]), view.get("linked") or {})
+        if not plan.needed:
+            return evidence.assemble(plan, None)
+        return evidence.assemble(plan, self._sql(plan.sql())[0], self._releases)
 
-    def _shared_entities(self, account_id: str, columns: Mapping[str, Sequence[Any]]) -> dict[str, set[str]]:
-        """Of the account's devices, addresses and applicants (in ``columns``), those other accounts used too."""
-        column = {"device": "device_id", "ip": "ip", "applicant": "applicant_id"}
-        mine = {kind: sorted(set(columns[col]) - {"", None}) for kind, col in column.items()}
-        branches = [
-            "SELECT kind, entity FROM {db}.entity_links "
-            f"WHERE kind = {lit(kind)} AND entity IN {lits(keys)} AND account_id != {lit(account_id)}"
-            for kind, keys in mine.items()
-            if keys
-        ]
-        found: dict[str, set[str]] = {kind: set() for kind in column}
-        if branches:
-            for kind, entity in self._sql("SELECT DISTINCT kind, entity FROM (" + " UNION ALL ".join(branches) + ")"):
-                found[kind].add(entity)
+    def _releases(self, slots: list[str]) -> dict[str, list[int]]:
+        """Release times (ms) of these slots."""
+        found: dict[str, list[int]] = defaultdict(list)
+        for slot, ts_ms in self._sql(
+            "SELECT slot_id, ts_ms FROM {db}.events WHERE account_id = '' AND type = 'slot_released'"
+            f" AND slot_id IN {lits(slots)} LIMIT 1 BY event_id"
+        ):
+            found[slot].append(int(ts_ms))
         return found
 
     def events_by_id(self, account_id: str, event_ids: Sequence[str]) -> list[dict[str, Any]]:
