@@ -67,6 +67,8 @@ KEYS: Final[dict[str, str]] = {
 _EVENT_FIELDS: Final = tuple(
     c for c in TABLE_COLUMNS["events"] if c not in ("account_id", "email_hash", "phone_hash", "email_domain", "raw")
 )
+#: an event's fields as :meth:`Store.account` returns them (contract names) -> the columns they come from
+_FIELD_COLUMNS: Final = {{"ts_ms": "ts", "slot_start_ms": "slot_start"}.get(c, c): c for c in _EVENT_FIELDS}
 _LINK_KINDS: Final = {"device": "shared_devices", "ip": "shared_addresses", "applicant": "shared_applicants"}
 
 
@@ -357,14 +359,16 @@ class Store:
         max_events: int | None = 1000,
         handoff_window_s: float = HANDOFF_WINDOW_S,
         shared_activity: bool = True,
+        event_fields: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Everything about one account: timeline, current verdict, flags, decisions, linked accounts.
 
         ``events`` holds the latest ``max_events`` events in time order (all of them when None);
-        ``events_total`` says how many there are. ``shared_activity=False`` leaves out how many of
-        each linked account's events used the shared entities (their ``events``, then 0): the
-        costliest query of the view, which the console does not show. Raises UnknownAccount when
-        nothing is known.
+        ``events_total`` says how many there are. ``event_fields`` keeps only those fields of each
+        event (names as returned, e.g. ``ts``; ``event_id`` and ``ts`` always; default: all), so
+        only their columns are read. ``shared_activity=False`` leaves out how many of each linked
+        account's events used the shared entities (their ``events``, then 0): the costliest query
+        of the view, which the console does not show. Raises UnknownAccount when nothing is known.
         """
         a = lit(account_id)
         (total, first_ms, last_ms, sites, devices, ips, applicants) = self._sql(
@@ -377,12 +381,20 @@ class Store:
         decisions = self._decisions_of(account_id)
         if not total and verdict is None and not flags and not decisions:
             raise UnknownAccount(account_id)
-        limit = f" LIMIT {int(max_events):d}" if max_events else ""
-        rows = self._sql(
-            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {{db}}.events WHERE account_id = {a} "
-            f"ORDER BY ts_ms DESC, event_id DESC LIMIT 1 BY event_id{limit}"
-        )
-        events = [_event_dict(row) for row in reversed(rows)]
+        columns = _event_columns(event_fields)
+        latest = "ORDER BY ts_ms DESC, event_id DESC LIMIT 1 BY event_id"
+        if max_events:
+            # the latest events are found on the two narrow columns first (PREWHERE): the others are
+            # read only where those events are, not for the account's whole history
+            latest += f" LIMIT {int(max_events):d}"
+            where = (
+                f"PREWHERE (ts_ms, event_id) IN (SELECT ts_ms, event_id FROM {{db}}.events WHERE account_id = {a}"
+                f" {latest}) WHERE account_id = {a}"
+            )
+        else:
+            where = f"WHERE account_id = {a}"
+        rows = self._sql(f"SELECT {', '.join(columns)} FROM {{db}}.events {where} {latest}")
+        events = [_event_dict(columns, row) for row in reversed(rows)]
         linked = self._linked(
             account_id,
             devices=sorted(d for d in devices if d),
@@ -666,15 +678,22 @@ class Store:
             found[slot].append(int(ts_ms))
         return found
 
-    def events_by_id(self, account_id: str, event_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Some of an account's events, by id, in time order (a reason's evidence shown as a timeline)."""
+    def events_by_id(
+        self, account_id: str, event_ids: Sequence[str], *, fields: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Some of an account's events, by id, in time order (a reason's evidence shown as a timeline).
+
+        ``fields`` as :meth:`account`'s ``event_fields``. The ids are matched first (PREWHERE), so
+        the other columns are read only for the events asked for.
+        """
         if not event_ids:
             return []
+        columns = _event_columns(fields)
         rows = self._sql(
-            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
-            f" AND event_id IN {lits(sorted(set(event_ids)))} ORDER BY ts_ms, event_id LIMIT 1 BY event_id"
+            f"SELECT {', '.join(columns)} FROM {{db}}.events PREWHERE event_id IN {lits(sorted(set(event_ids)))}"
+            f" WHERE account_id = {lit(account_id)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id"
         )
-        return [_event_dict(row) for row in rows]
+        return [_event_dict(columns, row) for row in rows]
 
     def score_history(self, account_id: str, *, max_points: int = 240) -> dict[str, Any]:
         """The account's score over event time (peak per time bucket, from its snapshots) and the threshold."""
@@ -1182,10 +1201,21 @@ def _label(decision: str) -> int | None:
     return {"confirm": 1, "dismiss": 0}.get(decision)
 
 
-def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+def _event_columns(fields: Sequence[str] | None) -> tuple[str, ...]:
+    """The event columns to read for these fields (all when None), in the table's order."""
+    if fields is None:
+        return _EVENT_FIELDS
+    unknown = set(fields) - set(_FIELD_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown event fields {sorted(unknown)}; known: {', '.join(_FIELD_COLUMNS)}")
+    wanted = {_FIELD_COLUMNS[f] for f in fields} | {"event_id", "ts_ms"}  # ts_ms: the timeline's order
+    return tuple(c for c in _EVENT_FIELDS if c in wanted)
+
+
+def _event_dict(columns: Sequence[str], row: tuple[Any, ...]) -> dict[str, Any]:
     """An event as stored, in contract field names, without empty fields (the IP as its pseudonym)."""
     out: dict[str, Any] = {}
-    for name, value in zip(_EVENT_FIELDS, row, strict=True):
+    for name, value in zip(columns, row, strict=True):
         if value is None or value == "":
             continue
         if name == "ts_ms":
