@@ -417,10 +417,11 @@ async def account_page(request: Request) -> Response:
         max_events=TIMELINE_EVENTS,
         shared_activity=False,
         event_fields=TIMELINE_FIELDS,
+        chains=True,
     )
     reasons = await console.gate.call(store.evidence, view)
     history = await console.gate.call(store.score_history, account_id)
-    chains = await console.gate.call(store.handoff_chains, account_id)
+    chains = view["handoff_chains"]
     linked = view["linked"]
     others = {
         r["account_id"]

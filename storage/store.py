@@ -360,6 +360,7 @@ class Store:
         handoff_window_s: float = HANDOFF_WINDOW_S,
         shared_activity: bool = True,
         event_fields: Sequence[str] | None = None,
+        chains: bool = False,
     ) -> dict[str, Any]:
         """Everything about one account: timeline, current verdict, flags, decisions, linked accounts.
 
@@ -368,7 +369,9 @@ class Store:
         event (names as returned, e.g. ``ts``; ``event_id`` and ``ts`` always; default: all), so
         only their columns are read. ``shared_activity=False`` leaves out how many of each linked
         account's events used the shared entities (their ``events``, then 0): the costliest query
-        of the view, which the console does not show. Raises UnknownAccount when nothing is known.
+        of the view, which the console does not show. ``chains=True`` adds ``handoff_chains``
+        (:meth:`handoff_chains`, from the same reads as the handoffs). Raises UnknownAccount when
+        nothing is known.
         """
         a = lit(account_id)
         (total, first_ms, last_ms, sites, devices, ips, applicants) = self._sql(
@@ -395,15 +398,18 @@ class Store:
             where = f"WHERE account_id = {a}"
         rows = self._sql(f"SELECT {', '.join(columns)} FROM {{db}}.events {where} {latest}")
         events = [_event_dict(columns, row) for row in reversed(rows)]
+        window_ms = round(handoff_window_s * 1000)
+        slots = self._slot_activity(account_id)
         linked = self._linked(
             account_id,
             devices=sorted(d for d in devices if d),
             ips=sorted(i for i in ips if i),
             applicants=sorted(x for x in applicants if x),
-            window_ms=round(handoff_window_s * 1000),
+            window_ms=window_ms,
+            slots=slots,
             shared_activity=shared_activity,
         )
-        return {
+        view = {
             "account_id": account_id,
             "sites": sorted(s for s in sites if s),
             "first_seen": iso(first_ms) if total else None,
@@ -417,6 +423,9 @@ class Store:
             "label": _label(decisions[-1]["decision"]) if decisions else None,
             "linked": linked,
         }
+        if chains:
+            view["handoff_chains"] = _chains(account_id, slots, window_ms)
+        return view
 
     def _current_verdict(self, account_id: str) -> dict[str, Any] | None:
         rows = self._sql(
@@ -476,6 +485,7 @@ class Store:
         ips: list[str],
         applicants: list[str],
         window_ms: int,
+        slots: Mapping[str, list[tuple[int, str, str]]],
         shared_activity: bool = True,
     ) -> dict[str, Any]:
         a = lit(account_id)
@@ -518,7 +528,7 @@ class Store:
                         "last_seen": iso(last_ms),
                     }
                 )
-        out, into = self._handoffs(account_id, window_ms)
+        out, into = _handoffs(account_id, slots, window_ms)
         linked["handoffs_out"] = out[:LINKED_LIMIT]
         linked["handoffs_in"] = into[:LINKED_LIMIT]
         counts["handoffs_out"] = len(out)
@@ -542,49 +552,19 @@ class Store:
                 found[(kind, row[0])] = int(n)
         return found
 
-    def _handoffs(self, account_id: str, window_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Who booked the slots this account cancelled, and whose cancelled slots it booked, in the window."""
-        mine = self._sql(
-            "SELECT type, slot_id, ts_ms FROM {db}.events "
-            f"WHERE account_id = {lit(account_id)} AND slot_id != '' "
-            "AND type IN ('booking_cancelled', 'booking_created') LIMIT 1 BY event_id"
-        )
-        if not mine:
-            return [], []
-        slots = sorted({slot for _, slot, _ in mine})
-        others = self._sql(
-            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events "
-            f"WHERE slot_id IN {lits(slots)} AND account_id != {lit(account_id)} LIMIT 1 BY event_id"
-        )
-        booked: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        cancelled: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for slot, other, kind, ts_ms in others:
-            (booked if kind == "booking_created" else cancelled)[slot].append((other, ts_ms))
-        out: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        into: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        for kind, slot, ts_ms in mine:
-            if kind == "booking_cancelled":
-                for taker, t in booked.get(slot, ()):
-                    if 0 <= t - ts_ms <= window_ms:
-                        out[taker].append((slot, (t - ts_ms) / 1000))
-            else:
-                for giver, t in cancelled.get(slot, ()):
-                    if 0 <= ts_ms - t <= window_ms:
-                        into[giver].append((slot, (ts_ms - t) / 1000))
-
-        def summarise(found: dict[str, list[tuple[str, float]]]) -> list[dict[str, Any]]:
-            rows = [
-                {
-                    "account_id": other,
-                    "count": len(pairs),
-                    "min_gap_s": min(gap for _, gap in pairs),
-                    "slots": sorted({slot for slot, _ in pairs})[:10],
-                }
-                for other, pairs in found.items()
-            ]
-            return sorted(rows, key=lambda r: (-r["count"], r["account_id"]))
-
-        return summarise(out), summarise(into)
+    def _slot_activity(self, account_id: str) -> dict[str, list[tuple[int, str, str]]]:
+        """Per slot the account booked or cancelled: every booking and cancellation of it, by any
+        account, as ``(ts_ms, type, account)`` in time order (one read for handoffs and chains)."""
+        per_slot: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for slot, other, kind, ts_ms in self._sql(
+            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events WHERE slot_id IN ("
+            f"SELECT slot_id FROM {{db}}.events WHERE account_id = {lit(account_id)} AND slot_id != ''"
+            " AND type IN ('booking_cancelled', 'booking_created')) LIMIT 1 BY event_id"
+        ):
+            per_slot[slot].append((int(ts_ms), kind, other))
+        for rows in per_slot.values():
+            rows.sort()
+        return per_slot
 
     # --- decisions and labels ------------------------------------------------------------------
 
@@ -729,45 +709,7 @@ class Store:
         "gap_s"}``, where a hop is a cancel followed by another account's booking of the slot within
         the window; only chains with a hop involving the account are returned (at most ``limit``).
         """
-        window_ms = round(handoff_window_s * 1000)
-        mine = self._sql(
-            "SELECT DISTINCT slot_id FROM {db}.events "
-            f"WHERE account_id = {lit(account_id)} AND slot_id != '' "
-            "AND type IN ('booking_cancelled', 'booking_created')"
-        )
-        if not mine:
-            return []
-        per_slot: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-        for slot, other, kind, ts_ms in self._sql(
-            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events "
-            f"WHERE slot_id IN {lits(sorted(r[0] for r in mine))} LIMIT 1 BY event_id"
-        ):
-            per_slot[slot].append((int(ts_ms), kind, other))
-        chains: list[dict[str, Any]] = []
-        for slot, rows in sorted(per_slot.items()):
-            rows.sort()
-            hops: list[dict[str, Any]] = []
-            for i, (t_cancel, kind, giver) in enumerate(rows):
-                if kind != "booking_cancelled":
-                    continue
-                for t_book, kind2, taker in rows[i + 1 :]:
-                    if t_book - t_cancel > window_ms:
-                        break
-                    if kind2 == "booking_created" and taker != giver:
-                        hops.append(
-                            {
-                                "from": giver,
-                                "cancelled_at": iso(t_cancel),
-                                "to": taker,
-                                "booked_at": iso(t_book),
-                                "gap_s": (t_book - t_cancel) / 1000,
-                            }
-                        )
-                        break
-            if any(account_id in (h["from"], h["to"]) for h in hops):
-                chains.append({"slot_id": slot, "hops": hops})
-        chains.sort(key=lambda c: str(c["hops"][0]["cancelled_at"]))
-        return chains[:limit]
+        return _chains(account_id, self._slot_activity(account_id), round(handoff_window_s * 1000), limit)
 
     def verdicts_of(self, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The current verdict (score, flagged, category, site, reasons) of each of these accounts."""
@@ -1227,6 +1169,69 @@ def _event_dict(columns: Sequence[str], row: tuple[Any, ...]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _handoffs(
+    account_id: str, per_slot: Mapping[str, list[tuple[int, str, str]]], window_ms: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Who booked the slots this account cancelled, and whose cancelled slots it booked, in the window
+    (``per_slot`` as ``Store._slot_activity`` returns it)."""
+    out: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    into: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for slot, rows in per_slot.items():
+        mine = [(t, kind) for t, kind, who in rows if who == account_id]
+        others = [(t, kind, who) for t, kind, who in rows if who != account_id]
+        for ts_ms, kind in mine:
+            for t, other_kind, other in others:
+                if kind == "booking_cancelled" and other_kind == "booking_created" and 0 <= t - ts_ms <= window_ms:
+                    out[other].append((slot, (t - ts_ms) / 1000))
+                elif kind == "booking_created" and other_kind == "booking_cancelled" and 0 <= ts_ms - t <= window_ms:
+                    into[other].append((slot, (ts_ms - t) / 1000))
+
+    def summarise(found: dict[str, list[tuple[str, float]]]) -> list[dict[str, Any]]:
+        rows = [
+            {
+                "account_id": other,
+                "count": len(pairs),
+                "min_gap_s": min(gap for _, gap in pairs),
+                "slots": sorted({slot for slot, _ in pairs})[:10],
+            }
+            for other, pairs in found.items()
+        ]
+        return sorted(rows, key=lambda r: (-r["count"], r["account_id"]))
+
+    return summarise(out), summarise(into)
+
+
+def _chains(
+    account_id: str, per_slot: Mapping[str, list[tuple[int, str, str]]], window_ms: int, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The handoff chains of the slots in ``per_slot`` with a hop involving the account (see
+    ``Store.handoff_chains``)."""
+    chains: list[dict[str, Any]] = []
+    for slot, rows in sorted(per_slot.items()):
+        hops: list[dict[str, Any]] = []
+        for i, (t_cancel, kind, giver) in enumerate(rows):
+            if kind != "booking_cancelled":
+                continue
+            for t_book, kind2, taker in rows[i + 1 :]:
+                if t_book - t_cancel > window_ms:
+                    break
+                if kind2 == "booking_created" and taker != giver:
+                    hops.append(
+                        {
+                            "from": giver,
+                            "cancelled_at": iso(t_cancel),
+                            "to": taker,
+                            "booked_at": iso(t_book),
+                            "gap_s": (t_book - t_cancel) / 1000,
+                        }
+                    )
+                    break
+        if any(account_id in (h["from"], h["to"]) for h in hops):
+            chains.append({"slot_id": slot, "hops": hops})
+    chains.sort(key=lambda c: str(c["hops"][0]["cancelled_at"]))
+    return chains[:limit]
 
 
 def _flagged_row(

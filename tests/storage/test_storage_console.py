@@ -157,6 +157,10 @@ def test_handoff_chains_and_score_history(world: Store) -> None:
     ]
     assert world.handoff_chains("B")[0]["hops"][0]["from"] == "S"
     assert world.handoff_chains("R") == []
+    # the account view gives the same chains from the reads of its handoffs
+    assert world.account("S", chains=True)["handoff_chains"] == chains
+    assert world.account("R", chains=True)["handoff_chains"] == []
+    assert "handoff_chains" not in world.account("S")
     history = world.score_history("S")
     assert history["threshold"] == 0.5  # from its flag
     assert history["points"] == []  # no snapshots written in this world
