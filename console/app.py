@@ -41,6 +41,23 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE: Final = 25
 TIMELINE_EVENTS: Final = 300
+#: the event fields the timeline shows (templates/account.html): only their columns are read
+TIMELINE_FIELDS: Final = (
+    "event_id",
+    "ts",
+    "type",
+    "site",
+    "device_id",
+    "ip",
+    "slot_id",
+    "booking_id",
+    "service",
+    "results",
+    "applicant_id",
+    "reason",
+    "success",
+    "user_agent",
+)
 #: events behind each reason added to the timeline when they are older than its latest events
 EVIDENCE_IN_TIMELINE: Final = 20
 #: a session ends this long after sign-in, whatever happens (the cookie's own expiry is the same)
@@ -394,10 +411,17 @@ async def account_page(request: Request) -> Response:
     stated = await _open_record(request, "account", account_id)
     if isinstance(stated, Response):
         return stated
-    view = await console.gate.call(store.account, account_id, max_events=TIMELINE_EVENTS, shared_activity=False)
+    view = await console.gate.call(
+        store.account,
+        account_id,
+        max_events=TIMELINE_EVENTS,
+        shared_activity=False,
+        event_fields=TIMELINE_FIELDS,
+        chains=True,
+    )
     reasons = await console.gate.call(store.evidence, view)
     history = await console.gate.call(store.score_history, account_id)
-    chains = await console.gate.call(store.handoff_chains, account_id)
+    chains = view["handoff_chains"]
     linked = view["linked"]
     others = {
         r["account_id"]
@@ -413,14 +437,16 @@ async def account_page(request: Request) -> Response:
     params = request.query_params
     if params.get("reason", "").isdigit() and int(params["reason"]) < len(reasons):
         shown_reason = reasons[int(params["reason"])]
-        timeline = await console.gate.call(store.events_by_id, account_id, shown_reason["event_ids"][:TIMELINE_EVENTS])
+        timeline = await console.gate.call(
+            store.events_by_id, account_id, shown_reason["event_ids"][:TIMELINE_EVENTS], fields=TIMELINE_FIELDS
+        )
     else:
         # the latest events, and the first few behind each reason even when older, so that clicking a
         # reason always highlights some of its events (the reason's own view lists them all)
         have = {e["event_id"] for e in timeline}
         extra = list(dict.fromkeys(i for r in reasons for i in r["event_ids"][:EVIDENCE_IN_TIMELINE] if i not in have))
         if extra:
-            older = await console.gate.call(store.events_by_id, account_id, extra)
+            older = await console.gate.call(store.events_by_id, account_id, extra, fields=TIMELINE_FIELDS)
             newest_first = len(timeline) > 1 and timeline[0].get("ts", "") > timeline[-1].get("ts", "")
             timeline = sorted([*timeline, *older], key=lambda e: e.get("ts", ""), reverse=newest_first)
     event_type = params.get("type", "")

@@ -67,6 +67,8 @@ KEYS: Final[dict[str, str]] = {
 _EVENT_FIELDS: Final = tuple(
     c for c in TABLE_COLUMNS["events"] if c not in ("account_id", "email_hash", "phone_hash", "email_domain", "raw")
 )
+#: an event's fields as :meth:`Store.account` returns them (contract names) -> the columns they come from
+_FIELD_COLUMNS: Final = {{"ts_ms": "ts", "slot_start_ms": "slot_start"}.get(c, c): c for c in _EVENT_FIELDS}
 _LINK_KINDS: Final = {"device": "shared_devices", "ip": "shared_addresses", "applicant": "shared_applicants"}
 
 
@@ -357,13 +359,18 @@ class Store:
         max_events: int | None = 1000,
         handoff_window_s: float = HANDOFF_WINDOW_S,
         shared_activity: bool = True,
+        event_fields: Sequence[str] | None = None,
+        chains: bool = False,
     ) -> dict[str, Any]:
         """Everything about one account: timeline, current verdict, flags, decisions, linked accounts.
 
         ``events`` holds the latest ``max_events`` events in time order (all of them when None);
-        ``events_total`` says how many there are. ``shared_activity=False`` leaves out how many of
-        each linked account's events used the shared entities (their ``events``, then 0): the
-        costliest query of the view, which the console does not show. Raises UnknownAccount when
+        ``events_total`` says how many there are. ``event_fields`` keeps only those fields of each
+        event (names as returned, e.g. ``ts``; ``event_id`` and ``ts`` always; default: all), so
+        only their columns are read. ``shared_activity=False`` leaves out how many of each linked
+        account's events used the shared entities (their ``events``, then 0): the costliest query
+        of the view, which the console does not show. ``chains=True`` adds ``handoff_chains``
+        (:meth:`handoff_chains`, from the same reads as the handoffs). Raises UnknownAccount when
         nothing is known.
         """
         a = lit(account_id)
@@ -377,21 +384,32 @@ class Store:
         decisions = self._decisions_of(account_id)
         if not total and verdict is None and not flags and not decisions:
             raise UnknownAccount(account_id)
-        limit = f" LIMIT {int(max_events):d}" if max_events else ""
-        rows = self._sql(
-            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {{db}}.events WHERE account_id = {a} "
-            f"ORDER BY ts_ms DESC, event_id DESC LIMIT 1 BY event_id{limit}"
-        )
-        events = [_event_dict(row) for row in reversed(rows)]
+        columns = _event_columns(event_fields)
+        latest = "ORDER BY ts_ms DESC, event_id DESC LIMIT 1 BY event_id"
+        if max_events:
+            # the latest events are found on the two narrow columns first (PREWHERE): the others are
+            # read only where those events are, not for the account's whole history
+            latest += f" LIMIT {int(max_events):d}"
+            where = (
+                f"PREWHERE (ts_ms, event_id) IN (SELECT ts_ms, event_id FROM {{db}}.events WHERE account_id = {a}"
+                f" {latest}) WHERE account_id = {a}"
+            )
+        else:
+            where = f"WHERE account_id = {a}"
+        rows = self._sql(f"SELECT {', '.join(columns)} FROM {{db}}.events {where} {latest}")
+        events = [_event_dict(columns, row) for row in reversed(rows)]
+        window_ms = round(handoff_window_s * 1000)
+        slots = self._slot_activity(account_id)
         linked = self._linked(
             account_id,
             devices=sorted(d for d in devices if d),
             ips=sorted(i for i in ips if i),
             applicants=sorted(x for x in applicants if x),
-            window_ms=round(handoff_window_s * 1000),
+            window_ms=window_ms,
+            slots=slots,
             shared_activity=shared_activity,
         )
-        return {
+        view = {
             "account_id": account_id,
             "sites": sorted(s for s in sites if s),
             "first_seen": iso(first_ms) if total else None,
@@ -405,6 +423,9 @@ class Store:
             "label": _label(decisions[-1]["decision"]) if decisions else None,
             "linked": linked,
         }
+        if chains:
+            view["handoff_chains"] = _chains(account_id, slots, window_ms)
+        return view
 
     def _current_verdict(self, account_id: str) -> dict[str, Any] | None:
         rows = self._sql(
@@ -464,6 +485,7 @@ class Store:
         ips: list[str],
         applicants: list[str],
         window_ms: int,
+        slots: Mapping[str, list[tuple[int, str, str]]],
         shared_activity: bool = True,
     ) -> dict[str, Any]:
         a = lit(account_id)
@@ -506,7 +528,7 @@ class Store:
                         "last_seen": iso(last_ms),
                     }
                 )
-        out, into = self._handoffs(account_id, window_ms)
+        out, into = _handoffs(account_id, slots, window_ms)
         linked["handoffs_out"] = out[:LINKED_LIMIT]
         linked["handoffs_in"] = into[:LINKED_LIMIT]
         counts["handoffs_out"] = len(out)
@@ -530,49 +552,19 @@ class Store:
                 found[(kind, row[0])] = int(n)
         return found
 
-    def _handoffs(self, account_id: str, window_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Who booked the slots this account cancelled, and whose cancelled slots it booked, in the window."""
-        mine = self._sql(
-            "SELECT type, slot_id, ts_ms FROM {db}.events "
-            f"WHERE account_id = {lit(account_id)} AND slot_id != '' "
-            "AND type IN ('booking_cancelled', 'booking_created') LIMIT 1 BY event_id"
-        )
-        if not mine:
-            return [], []
-        slots = sorted({slot for _, slot, _ in mine})
-        others = self._sql(
-            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events "
-            f"WHERE slot_id IN {lits(slots)} AND account_id != {lit(account_id)} LIMIT 1 BY event_id"
-        )
-        booked: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        cancelled: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for slot, other, kind, ts_ms in others:
-            (booked if kind == "booking_created" else cancelled)[slot].append((other, ts_ms))
-        out: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        into: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        for kind, slot, ts_ms in mine:
-            if kind == "booking_cancelled":
-                for taker, t in booked.get(slot, ()):
-                    if 0 <= t - ts_ms <= window_ms:
-                        out[taker].append((slot, (t - ts_ms) / 1000))
-            else:
-                for giver, t in cancelled.get(slot, ()):
-                    if 0 <= ts_ms - t <= window_ms:
-                        into[giver].append((slot, (ts_ms - t) / 1000))
-
-        def summarise(found: dict[str, list[tuple[str, float]]]) -> list[dict[str, Any]]:
-            rows = [
-                {
-                    "account_id": other,
-                    "count": len(pairs),
-                    "min_gap_s": min(gap for _, gap in pairs),
-                    "slots": sorted({slot for slot, _ in pairs})[:10],
-                }
-                for other, pairs in found.items()
-            ]
-            return sorted(rows, key=lambda r: (-r["count"], r["account_id"]))
-
-        return summarise(out), summarise(into)
+    def _slot_activity(self, account_id: str) -> dict[str, list[tuple[int, str, str]]]:
+        """Per slot the account booked or cancelled: every booking and cancellation of it, by any
+        account, as ``(ts_ms, type, account)`` in time order (one read for handoffs and chains)."""
+        per_slot: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for slot, other, kind, ts_ms in self._sql(
+            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events WHERE slot_id IN ("
+            f"SELECT slot_id FROM {{db}}.events WHERE account_id = {lit(account_id)} AND slot_id != ''"
+            " AND type IN ('booking_cancelled', 'booking_created')) LIMIT 1 BY event_id"
+        ):
+            per_slot[slot].append((int(ts_ms), kind, other))
+        for rows in per_slot.values():
+            rows.sort()
+        return per_slot
 
     # --- decisions and labels ------------------------------------------------------------------
 
@@ -638,72 +630,50 @@ class Store:
 
     # --- the investigator console: evidence, score over time, operations, overview ----------
 
-    def evidence(self, view: Mapping[str, Any], *, max_events: int = 50_000) -> list[dict[str, Any]]:
+    def evidence(self, view: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The events behind each reason of an account's current verdict (see ``storage.evidence``).
 
         ``view`` is what :meth:`account` returned for the account (its verdict, linked accounts).
-        Each reason comes with its kind, family, and the ids of its events (at most
-        ``evidence.MAX_EVIDENCE_EVENTS``; ``events_total`` counts them all).
+        Each reason comes with its kind, family, the types of its events and the ids of its events
+        in time order (at most ``evidence.MAX_EVIDENCE_EVENTS``; ``events_total`` counts them all).
+        One query selects them (``evidence.plan``), and one more reads the releases of the booked
+        slots when a reason is about booking speed.
         """
         verdict = view.get("verdict") or {}
         reasons: list[str] = list(verdict.get("reasons") or [])
         if not reasons and view.get("flags"):
             reasons = list(view["flags"][-1]["reasons"])
-        if not reasons:
-            return []
-        account_id = str(view["account_id"])
-        types = evidence.needed_types(reasons)
-        fields = evidence.EVENT_FIELDS
-        selected = [f"match(user_agent, {lit(evidence.AUTOMATION_PATTERN)})" if f == "automated" else f for f in fields]
-        rows = self._sql(
-            f"SELECT {', '.join(selected)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
-            f" AND type IN {lits(types)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id LIMIT {int(max_events):d}"
-        )
-        columns: dict[str, Sequence[Any]] = (
-            dict(zip(fields, zip(*rows, strict=True), strict=True)) if rows else {f: () for f in fields}
-        )
-        releases: dict[str, list[int]] = defaultdict(list)
-        booked = sorted(
-            {
-                slot
-                for slot, kind in zip(columns["slot_id"], columns["type"], strict=True)
-                if kind == "booking_created" and slot
-            }
-        )
-        if booked and any(evidence.classify(r) is evidence.KINDS_BY_NAME["speed"] for r in reasons):
-            for slot, ts_ms in self._sql(
-                "SELECT slot_id, ts_ms FROM {db}.events WHERE account_id = '' AND type = 'slot_released'"
-                f" AND slot_id IN {lits(booked)} LIMIT 1 BY event_id"
-            ):
-                releases[slot].append(int(ts_ms))
-        shared = self._shared_entities(account_id, columns)
-        return evidence.select(reasons, columns, releases=releases, linked=view.get("linked") or {}, shared=shared)
+        plan = evidence.plan(reasons, str(view["account_id"]), view.get("linked") or {})
+        if not plan.needed:
+            return evidence.assemble(plan, None)
+        return evidence.assemble(plan, self._sql(plan.sql())[0], self._releases)
 
-    def _shared_entities(self, account_id: str, columns: Mapping[str, Sequence[Any]]) -> dict[str, set[str]]:
-        """Of the account's devices, addresses and applicants (in ``columns``), those other accounts used too."""
-        column = {"device": "device_id", "ip": "ip", "applicant": "applicant_id"}
-        mine = {kind: sorted(set(columns[col]) - {"", None}) for kind, col in column.items()}
-        branches = [
-            "SELECT kind, entity FROM {db}.entity_links "
-            f"WHERE kind = {lit(kind)} AND entity IN {lits(keys)} AND account_id != {lit(account_id)}"
-            for kind, keys in mine.items()
-            if keys
-        ]
-        found: dict[str, set[str]] = {kind: set() for kind in column}
-        if branches:
-            for kind, entity in self._sql("SELECT DISTINCT kind, entity FROM (" + " UNION ALL ".join(branches) + ")"):
-                found[kind].add(entity)
+    def _releases(self, slots: list[str]) -> dict[str, list[int]]:
+        """Release times (ms) of these slots."""
+        found: dict[str, list[int]] = defaultdict(list)
+        for slot, ts_ms in self._sql(
+            "SELECT slot_id, ts_ms FROM {db}.events WHERE account_id = '' AND type = 'slot_released'"
+            f" AND slot_id IN {lits(slots)} LIMIT 1 BY event_id"
+        ):
+            found[slot].append(int(ts_ms))
         return found
 
-    def events_by_id(self, account_id: str, event_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Some of an account's events, by id, in time order (a reason's evidence shown as a timeline)."""
+    def events_by_id(
+        self, account_id: str, event_ids: Sequence[str], *, fields: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Some of an account's events, by id, in time order (a reason's evidence shown as a timeline).
+
+        ``fields`` as :meth:`account`'s ``event_fields``. The ids are matched first (PREWHERE), so
+        the other columns are read only for the events asked for.
+        """
         if not event_ids:
             return []
+        columns = _event_columns(fields)
         rows = self._sql(
-            f"SELECT {', '.join(_EVENT_FIELDS)} FROM {{db}}.events WHERE account_id = {lit(account_id)}"
-            f" AND event_id IN {lits(sorted(set(event_ids)))} ORDER BY ts_ms, event_id LIMIT 1 BY event_id"
+            f"SELECT {', '.join(columns)} FROM {{db}}.events PREWHERE event_id IN {lits(sorted(set(event_ids)))}"
+            f" WHERE account_id = {lit(account_id)} ORDER BY ts_ms, event_id LIMIT 1 BY event_id"
         )
-        return [_event_dict(row) for row in rows]
+        return [_event_dict(columns, row) for row in rows]
 
     def score_history(self, account_id: str, *, max_points: int = 240) -> dict[str, Any]:
         """The account's score over event time (peak per time bucket, from its snapshots) and the threshold."""
@@ -739,45 +709,7 @@ class Store:
         "gap_s"}``, where a hop is a cancel followed by another account's booking of the slot within
         the window; only chains with a hop involving the account are returned (at most ``limit``).
         """
-        window_ms = round(handoff_window_s * 1000)
-        mine = self._sql(
-            "SELECT DISTINCT slot_id FROM {db}.events "
-            f"WHERE account_id = {lit(account_id)} AND slot_id != '' "
-            "AND type IN ('booking_cancelled', 'booking_created')"
-        )
-        if not mine:
-            return []
-        per_slot: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-        for slot, other, kind, ts_ms in self._sql(
-            "SELECT slot_id, account_id, type, ts_ms FROM {db}.slot_events "
-            f"WHERE slot_id IN {lits(sorted(r[0] for r in mine))} LIMIT 1 BY event_id"
-        ):
-            per_slot[slot].append((int(ts_ms), kind, other))
-        chains: list[dict[str, Any]] = []
-        for slot, rows in sorted(per_slot.items()):
-            rows.sort()
-            hops: list[dict[str, Any]] = []
-            for i, (t_cancel, kind, giver) in enumerate(rows):
-                if kind != "booking_cancelled":
-                    continue
-                for t_book, kind2, taker in rows[i + 1 :]:
-                    if t_book - t_cancel > window_ms:
-                        break
-                    if kind2 == "booking_created" and taker != giver:
-                        hops.append(
-                            {
-                                "from": giver,
-                                "cancelled_at": iso(t_cancel),
-                                "to": taker,
-                                "booked_at": iso(t_book),
-                                "gap_s": (t_book - t_cancel) / 1000,
-                            }
-                        )
-                        break
-            if any(account_id in (h["from"], h["to"]) for h in hops):
-                chains.append({"slot_id": slot, "hops": hops})
-        chains.sort(key=lambda c: str(c["hops"][0]["cancelled_at"]))
-        return chains[:limit]
+        return _chains(account_id, self._slot_activity(account_id), round(handoff_window_s * 1000), limit)
 
     def verdicts_of(self, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The current verdict (score, flagged, category, site, reasons) of each of these accounts."""
@@ -1211,10 +1143,21 @@ def _label(decision: str) -> int | None:
     return {"confirm": 1, "dismiss": 0}.get(decision)
 
 
-def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+def _event_columns(fields: Sequence[str] | None) -> tuple[str, ...]:
+    """The event columns to read for these fields (all when None), in the table's order."""
+    if fields is None:
+        return _EVENT_FIELDS
+    unknown = set(fields) - set(_FIELD_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown event fields {sorted(unknown)}; known: {', '.join(_FIELD_COLUMNS)}")
+    wanted = {_FIELD_COLUMNS[f] for f in fields} | {"event_id", "ts_ms"}  # ts_ms: the timeline's order
+    return tuple(c for c in _EVENT_FIELDS if c in wanted)
+
+
+def _event_dict(columns: Sequence[str], row: tuple[Any, ...]) -> dict[str, Any]:
     """An event as stored, in contract field names, without empty fields (the IP as its pseudonym)."""
     out: dict[str, Any] = {}
-    for name, value in zip(_EVENT_FIELDS, row, strict=True):
+    for name, value in zip(columns, row, strict=True):
         if value is None or value == "":
             continue
         if name == "ts_ms":
@@ -1226,6 +1169,69 @@ def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _handoffs(
+    account_id: str, per_slot: Mapping[str, list[tuple[int, str, str]]], window_ms: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Who booked the slots this account cancelled, and whose cancelled slots it booked, in the window
+    (``per_slot`` as ``Store._slot_activity`` returns it)."""
+    out: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    into: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for slot, rows in per_slot.items():
+        mine = [(t, kind) for t, kind, who in rows if who == account_id]
+        others = [(t, kind, who) for t, kind, who in rows if who != account_id]
+        for ts_ms, kind in mine:
+            for t, other_kind, other in others:
+                if kind == "booking_cancelled" and other_kind == "booking_created" and 0 <= t - ts_ms <= window_ms:
+                    out[other].append((slot, (t - ts_ms) / 1000))
+                elif kind == "booking_created" and other_kind == "booking_cancelled" and 0 <= ts_ms - t <= window_ms:
+                    into[other].append((slot, (ts_ms - t) / 1000))
+
+    def summarise(found: dict[str, list[tuple[str, float]]]) -> list[dict[str, Any]]:
+        rows = [
+            {
+                "account_id": other,
+                "count": len(pairs),
+                "min_gap_s": min(gap for _, gap in pairs),
+                "slots": sorted({slot for slot, _ in pairs})[:10],
+            }
+            for other, pairs in found.items()
+        ]
+        return sorted(rows, key=lambda r: (-r["count"], r["account_id"]))
+
+    return summarise(out), summarise(into)
+
+
+def _chains(
+    account_id: str, per_slot: Mapping[str, list[tuple[int, str, str]]], window_ms: int, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The handoff chains of the slots in ``per_slot`` with a hop involving the account (see
+    ``Store.handoff_chains``)."""
+    chains: list[dict[str, Any]] = []
+    for slot, rows in sorted(per_slot.items()):
+        hops: list[dict[str, Any]] = []
+        for i, (t_cancel, kind, giver) in enumerate(rows):
+            if kind != "booking_cancelled":
+                continue
+            for t_book, kind2, taker in rows[i + 1 :]:
+                if t_book - t_cancel > window_ms:
+                    break
+                if kind2 == "booking_created" and taker != giver:
+                    hops.append(
+                        {
+                            "from": giver,
+                            "cancelled_at": iso(t_cancel),
+                            "to": taker,
+                            "booked_at": iso(t_book),
+                            "gap_s": (t_book - t_cancel) / 1000,
+                        }
+                    )
+                    break
+        if any(account_id in (h["from"], h["to"]) for h in hops):
+            chains.append({"slot_id": slot, "hops": hops})
+    chains.sort(key=lambda c: str(c["hops"][0]["cancelled_at"]))
+    return chains[:limit]
 
 
 def _flagged_row(

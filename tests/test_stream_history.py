@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from storage import open_store
+from tests.clickhouse_server import ClickHouseServer
 from tests.conftest import SmallWorld
 from tests.kafka_broker import KafkaBroker
-from tests.storage.conftest import ClickHouseServer
 from tests.stream_support import Worker, last_tick, read_verdicts, sg, wait_for_tick
 from tests.test_stream_worker import _produce, assert_same
 

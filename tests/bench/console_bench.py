@@ -27,7 +27,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,14 +40,12 @@ from simulator import WorldParams, simulate
 from slotguard.config import DEFAULT_MODEL, resolve
 from slotguard.runner import detect
 from storage import Store, open_store
+from tests.clickhouse_server import ClickHouseServer
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "bench-key"
 #: the benchmark's own server ports (the tests use 19100, the storage benchmark 19300)
-PORTS = {
-    "CH_TCP_PORT": os.environ.get("CONSOLE_BENCH_TCP_PORT", "19400"),
-    "CH_HTTP_PORT": os.environ.get("CONSOLE_BENCH_HTTP_PORT", "18423"),
-}
+TCP_PORT = int(os.environ.get("CONSOLE_BENCH_TCP_PORT", "19400"))
+HTTP_PORT = int(os.environ.get("CONSOLE_BENCH_HTTP_PORT", "18423"))
 QUEUE_TARGET_MS = 300.0
 ACCOUNT_TARGET_MS = 300.0
 OPERATION_TARGET_MS = 1000.0
@@ -82,19 +79,6 @@ TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         (),
     ),
 }
-
-
-def _script(action: str, directory: Path) -> str:
-    done = subprocess.run(
-        [str(REPO / "scripts" / "clickhouse.sh"), action, str(directory)],
-        env={**os.environ, **PORTS},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"scripts/clickhouse.sh {action}: {done.stderr.strip()}")
-    return done.stdout.strip()
 
 
 def _count(store: Store, table: str) -> int:
@@ -191,7 +175,7 @@ def _summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-def measure(base: str, runs: int, port: str) -> dict[str, Any]:
+def measure(base: str, runs: int, port: int) -> dict[str, Any]:
     """Page latencies through the ASGI app, connected as the application user."""
     from starlette.testclient import TestClient
 
@@ -274,13 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=40, help="timed requests per page kind")
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
-    base = _script("start", args.dir / "clickhouse-server").rsplit("/", 1)[0]
+    server = ClickHouseServer(args.dir / "clickhouse-server", TCP_PORT, HTTP_PORT)
+    server.start()
     try:
-        result: dict[str, Any] = {"base": ensure_base(base, args.dir)}
-        result["load"] = ensure_replicas(base, args.events)
-        result.update(measure(base, args.runs, PORTS["CH_TCP_PORT"]))
+        result: dict[str, Any] = {"base": ensure_base(server.base_url, args.dir)}
+        result["load"] = ensure_replicas(server.base_url, args.events)
+        result.update(measure(server.base_url, args.runs, server.tcp_port))
     finally:
-        _script("stop", args.dir / "clickhouse-server")
+        server.stop()
     print(json.dumps(result, indent=2))
     q, a, o = result["queue"], result["account"], result["operation"]
     print(

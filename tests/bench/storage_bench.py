@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -40,13 +38,13 @@ from ingest.pseudonym import Pseudonymizer
 from storage import Store, open_store
 from storage.rows import event_columns
 from storage.schema import applied_versions, load_migrations
+from tests.clickhouse_server import ClickHouseServer
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "bench-key"
 WRITER_TARGET = 200_000
 FLAGGED_TARGET_MS = 100.0
 ACCOUNT_TARGET_MS = 300.0
-BENCH_PORTS = {"CH_TCP_PORT": "19300", "CH_HTTP_PORT": "18323"}
+BENCH_PORTS = (19300, 18323)  # native, HTTP
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 USER_AGENT = (
@@ -263,11 +261,39 @@ def median_ms(action: Callable[[], object], runs: int) -> float:
     return round(statistics.median(times), 1)
 
 
+#: per kind of account: the one measured when it is stored (10M events), and its range of numbers
+ACCOUNTS: dict[str, tuple[str, int, int]] = {
+    "busy": ("acc-4017", 4000, 10_000),  # one of the 10k accounts sending 60% of the events
+    "farm": ("acc-40", 0, 4000),  # busy too, and sharing a device with 19 others
+    "ordinary": ("acc-150017", 10_000, 200_000),
+}
+
+
+def sample_accounts(store: Store) -> dict[str, str]:
+    """A busy, a farm and an ordinary account of the generated history: the usual ones when they have
+    events, else (a smaller ``--events``) the account of that kind with the most events."""
+    db = store.database
+    found: dict[str, str] = {}
+    for kind, (usual, lo, hi) in ACCOUNTS.items():
+        if store.backend.query(f"SELECT 1 FROM {db}.events WHERE account_id = '{usual}' LIMIT 1"):
+            found[kind] = usual
+            continue
+        rows = store.backend.query(
+            f"SELECT account_id, count() AS n FROM {db}.events"
+            f" WHERE toUInt64OrZero(substring(account_id, 5)) BETWEEN {lo} AND {hi - 1}"
+            " GROUP BY account_id ORDER BY n DESC, account_id LIMIT 1"
+        )
+        if not rows:
+            raise RuntimeError(f"no {kind} account in the generated history: generate more events")
+        found[kind] = str(rows[0][0])
+    return found
+
+
 def measure_queries(store: Store, runs: int) -> dict[str, Any]:
     """Median latencies of the investigator queries on the generated history."""
     flagged = median_ms(lambda: store.flagged(limit=50), runs)
     flagged_site = median_ms(lambda: store.flagged(site="site-7", limit=50), runs)
-    accounts = {"busy": "acc-4017", "farm": "acc-40", "ordinary": "acc-150017"}
+    accounts = sample_accounts(store)
     per_account = {name: median_ms(lambda a=account: store.account(a), runs) for name, account in accounts.items()}
     sample = store.account(accounts["farm"])
     return {
@@ -276,25 +302,10 @@ def measure_queries(store: Store, runs: int) -> dict[str, Any]:
         "flagged_rows": len(store.flagged(limit=50)),
         "account_ms": per_account,
         "account_worst_ms": max(per_account.values()),
+        "accounts": accounts,
         "farm_account_events": sample["events_total"],
         "farm_linked_devices": sample["linked"]["counts"]["shared_devices"],
     }
-
-
-# --- servers ---------------------------------------------------------------------------------------
-
-
-def _script(action: str, directory: Path) -> str:
-    done = subprocess.run(
-        [str(REPO / "scripts" / "clickhouse.sh"), action, str(directory)],
-        env={**os.environ, **BENCH_PORTS},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"scripts/clickhouse.sh {action}: {done.stderr.strip()}")
-    return done.stdout.strip()
 
 
 def run(
@@ -308,12 +319,14 @@ def run(
     directory.mkdir(parents=True, exist_ok=True)
     evs, raws = realistic_events(write_rows)
     results: dict[str, Any] = {"events_stored": events, "writer_rows": write_rows}
+    private = ClickHouseServer(directory / "clickhouse-server", *BENCH_PORTS)
     started_server = False
     try:
         for engine in engines:
             if engine == "server":
                 if server is None:
-                    base = _script("start", directory / "clickhouse-server").rsplit("/", 1)[0]
+                    private.start()
+                    base = private.base_url
                     started_server = True
                 else:
                     base = server.rstrip("/").rsplit("/", 1)[0] if server.count("/") > 2 else server
@@ -338,7 +351,7 @@ def run(
             results[engine] = figures
     finally:
         if started_server:
-            _script("stop", directory / "clickhouse-server")
+            private.stop()
     return results
 
 

@@ -1,66 +1,27 @@
 """Fixtures for the storage suite: the same tests over chDB (fast tier) and a real ClickHouse server.
 
-The server is Debian's ``clickhouse-server`` started by ``scripts/clickhouse.sh`` for the session, as
-the current user, on 127.0.0.1 with its own data directory under pytest's temporary directory and
-ports of its own (19100/18223, so a developer's server on 19000 is left alone); it is stopped at the
-end. Tests that use it carry the ``integration`` marker. Each test gets a database of its own.
+The server is Debian's ``clickhouse-server`` started by ``scripts/clickhouse.sh`` for the session
+(``tests.clickhouse_server``), as the current user, on 127.0.0.1 with its own data directory under
+pytest's temporary directory and ports of its own (19100/18223, so a developer's server on 19000 is
+left alone); it is stopped at the end. Tests that use it carry the ``integration`` marker. Each
+test gets a database of its own.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from storage import Store, open_store
+from tests.clickhouse_server import ClickHouseServer
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "clickhouse.sh"
 TEST_TCP_PORT = 19100
 TEST_HTTP_PORT = 18223
 KEY = "storage-test-key"
-
-
-@dataclass(frozen=True)
-class ClickHouseServer:
-    """A running test server: where it is and how to stop/start it (for fault injection)."""
-
-    directory: Path
-    tcp_port: int
-    http_port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"clickhouse://default:@127.0.0.1:{self.tcp_port}"
-
-    def _run(self, action: str) -> str:
-        env = {**os.environ, "CH_TCP_PORT": str(self.tcp_port), "CH_HTTP_PORT": str(self.http_port)}
-        done = subprocess.run(
-            [str(SCRIPT), action, str(self.directory)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
-        if done.returncode != 0 and action != "status":
-            raise RuntimeError(f"clickhouse.sh {action} failed ({done.returncode}): {done.stderr.strip()}")
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    def start(self) -> None:
-        self._run("start")
-
-    def stop(self) -> None:
-        self._run("stop")
-
-    def running(self) -> bool:
-        return bool(self._run("status"))
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,9 @@ import pytest
 from storage import Store, StoreQueryError, UnknownAccount, open_store
 from storage.evidence import classify
 from storage.sql import render
+from tests.clickhouse_server import ClickHouseServer
 from tests.storage.builders import at, events, flag, line, searches, verdict
-from tests.storage.conftest import KEY, ClickHouseServer
+from tests.storage.conftest import KEY
 
 POLLING = (
     "searched 5 times, every 1.0 s ± 0.0 s, with 1 h of sustained polling (>= 60/h) between "
@@ -156,6 +157,10 @@ def test_handoff_chains_and_score_history(world: Store) -> None:
     ]
     assert world.handoff_chains("B")[0]["hops"][0]["from"] == "S"
     assert world.handoff_chains("R") == []
+    # the account view gives the same chains from the reads of its handoffs
+    assert world.account("S", chains=True)["handoff_chains"] == chains
+    assert world.account("R", chains=True)["handoff_chains"] == []
+    assert "handoff_chains" not in world.account("S")
     history = world.score_history("S")
     assert history["threshold"] == 0.5  # from its flag
     assert history["points"] == []  # no snapshots written in this world

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from storage import Store, StoreUnavailable, open_store
+from tests.clickhouse_server import ClickHouseServer
 from tests.storage.builders import events, searches, verdict
-from tests.storage.conftest import KEY, ClickHouseServer
+from tests.storage.conftest import KEY
 
 
 def _free_port() -> int:

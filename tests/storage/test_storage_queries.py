@@ -151,6 +151,22 @@ def test_account_event_limit_keeps_the_latest(world: Store) -> None:
     assert view["events_total"] == 11 and view["events_shown"] == 3
     assert [e["type"] for e in view["events"]] == ["booking_created", "booking_cancelled", "booking_created"]
     assert view["events"][-1]["ts"] == at(603).isoformat(timespec="milliseconds")
+    assert view["events"] == world.account("S", max_events=None)["events"][-3:]
+
+
+def test_account_events_with_only_some_fields(world: Store) -> None:
+    everything = world.account("S")["events"]
+    narrow = world.account("S", max_events=4, event_fields=("type", "device_id"))["events"]
+    assert narrow == [
+        {k: v for k, v in e.items() if k in ("event_id", "ts", "type", "device_id")} for e in everything[-4:]
+    ]
+    ids = [e["event_id"] for e in everything[2:5]]
+    assert world.events_by_id("S", ids, fields=("slot_id",)) == [
+        {k: v for k, v in e.items() if k in ("event_id", "ts", "slot_id")} for e in everything[2:5]
+    ]
+    assert world.events_by_id("S", ids) == everything[2:5]
+    with pytest.raises(ValueError, match="unknown event fields"):
+        world.account("S", event_fields=("raw",))
 
 
 def test_account_known_only_by_its_flag(world: Store) -> None:
