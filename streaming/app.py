@@ -484,6 +484,9 @@ class StreamShell:
                 "durable_tick": rt.durable_tick,
                 "pending_events": rt.partition.pending_events,
                 "applied": rt.partition.stats.applied,
+                # events applied through the durable tick, by every runtime the partition has had:
+                # each input event once, whatever crashed or moved
+                "applied_durable": rt.applied_durable,
             }
             for rt in self.runtimes.values()
         }

@@ -138,6 +138,9 @@ class PartitionRuntime:
         entity_stores = {name: store(name, Codec.for_type(kind)) for name, kind in ENTITY_STATE_TYPES.items()}
         core = FeatureCore(Stores(**entity_stores), pseudonymizer)
         self.verdicts = store("verdicts", Codec.for_type(Verdict))
+        #: the shell's own figures, written with the state they describe (``applied``: input events
+        #: applied through the last sealed tick, over every runtime this partition has had)
+        self.meta: TickStore[int] = store("meta", Codec.for_type(int))
         references = SiteReferences(
             model.estimator,
             model.prior_weight,
@@ -170,6 +173,9 @@ class PartitionRuntime:
             self.partition.restore(progress)
             self.durable_tick = self.sealed_tick = progress.tick
             logger.info("partition %d starts again after tick %d", index, progress.tick)
+        #: events applied before this runtime, as of the durable tick (it applies the rest again)
+        self._applied_before: int = self.meta.get("applied", 0)
+        self.applied_durable = self._sealed_applied = self._applied_before
 
     # -------------------------------------------------------------- in and out
     def offer(self, ev: AnyEvent, offset: int) -> bool:
@@ -227,6 +233,8 @@ class PartitionRuntime:
 
     def _sealed(self, tick: int) -> None:
         """A tick completed: freeze what it changed, so later ticks' changes are not written with it."""
+        self._sealed_applied = self._applied_before + self.partition.stats.applied
+        self.meta["applied"] = self._sealed_applied
         for tick_store in self.stores:
             tick_store.seal()
         self.sealed_tick = tick
@@ -252,6 +260,7 @@ class PartitionRuntime:
         """The drained writes are durable: the sealed ticks count as done; their output may go."""
         self.durable_tick = self.sealed_tick
         self._durable_progress = self._sealed_progress
+        self.applied_durable = self._sealed_applied
         done, self.ready = self.ready, Scored()
         return done
 

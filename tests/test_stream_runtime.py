@@ -54,6 +54,11 @@ def embedded_verdicts(events: list[AnyEvent], model: ModelArtifact, config: Engi
     return dict(detector.verdicts)
 
 
+def applied_once(events: list[AnyEvent]) -> int:
+    """How many of ``events`` a partition applies (a repeated ``event_id`` once)."""
+    return len({ev.event_id for ev in events})
+
+
 @dataclass
 class LogPartition:
     """One partition's two logs, its read positions and which offsets are done."""
@@ -178,6 +183,10 @@ class LogCluster:
                 return True
         return False
 
+    def applied_durable(self) -> int:
+        """Input events in the partitions' durable state (every runtime each has had)."""
+        return sum(rt.applied_durable for rt in self.runtimes)
+
     def verdicts(self) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
         for rt in self.runtimes:
@@ -213,6 +222,11 @@ def test_partitions_over_logs_reach_the_embedded_verdicts(
     cluster = LogCluster(world_events, 3, small_world.model, CONFIG)
     cluster.run(random.Random(5))
     assert_same_verdicts(cluster.verdicts(), want)
+    assert (
+        cluster.applied_durable()
+        == sum(rt.partition.stats.applied for rt in cluster.runtimes)
+        == applied_once(world_events)
+    )
 
 
 @pytest.mark.parametrize("in_process", [False, True], ids=["workers", "one-worker"])
@@ -225,6 +239,8 @@ def test_crashed_partitions_start_again_and_count_nothing_twice(
     assert_same_verdicts(cluster.verdicts(), want)
     applied = sum(rt.partition.stats.applied for rt in cluster.runtimes)
     assert applied <= len(world_events)  # the restarted ones applied only what was not yet durable
+    # and the durable state holds every event exactly once
+    assert cluster.applied_durable() == applied_once(world_events)
     if in_process:
         assert cluster.local_copies > 0
 
