@@ -92,6 +92,9 @@ class WorkerConfig:
 
     #: send what each tick scored to the history topic (``--store``: the history sink writes it)
     history: bool = False
+    #: state of completed ticks is written behind at most this often (wall clock; each key changed
+    #: meanwhile once): their output goes out at once, and a crash recomputes at most this much
+    state_interval_s: float = 0.5
 
     @property
     def exchange_topic(self) -> str:
@@ -200,6 +203,7 @@ class StreamShell:
         self.heartbeats = 0
         self.stats = ShellStats()
         self._lock = asyncio.Lock()
+        self._state_written_at = 0.0
         self.reports = 0
         self.exchange_topic = self._exchange = app.topic(
             config.exchange_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions
@@ -269,7 +273,8 @@ class StreamShell:
     async def beat(self) -> None:
         """Heartbeats for the partitions whose input has all been read and gone quiet: each is sent
         to the partition itself through the exchange topic (a log, so that after a restart the
-        partition closes its ticks where it closed them before) and takes effect when read back."""
+        partition closes its ticks where it closed them before) and takes effect when read back.
+        Also writes the state sealed since the last write, if no batch did lately."""
         async with self._lock:
             consumer = self.app.consumer
             quiet_since = time.perf_counter() - self.config.idle_after_s
@@ -293,6 +298,8 @@ class StreamShell:
             if beats:
                 self.heartbeats += len(beats)
                 await self._flush()
+            if time.perf_counter() - self._state_written_at >= self.config.state_interval_s:
+                await self._write_state()  # what the last batches sealed, when no batch came since
 
     def _ack(self, tp: TP, offsets: Sequence[int]) -> None:
         """Mark consumed offsets done: Faust commits offsets up to the acked ones."""
@@ -371,44 +378,50 @@ class StreamShell:
             stats.sent += len(messages)
         for _tp, _offset, letter in dead:
             self._dead.send_soon(key=None, value=json.dumps(_letter_json(letter)).encode())
-        # what completed ticks produced goes out with them: flags, and for the history sink the
-        # tick's snapshots, changed verdicts and flags (at least once: a crash before the state
-        # below is written recomputes and resends them; consumers and the store are idempotent by
-        # key); all of it is acknowledged by the broker before the state is written
-        sealed: list[tuple[int, PartitionRuntime, list[tuple[str, bytes]]]] = []
-        for p in touched:
-            held = self.runtimes.get(p)
-            if held is None:
-                continue
-            items = held.drain()
-            if items:
-                sealed.append((p, held, items))
-                self._send_outputs(held.ready)
-        if outgoing or dead or sealed:
-            await self._flush()
-        # then the state of those ticks and the progress, written behind; flushed before anything is
-        # acked (a partition revoked while this batch awaited the broker is left to its next owner)
-        sealed = [(p, held, items) for p, held, items in sealed if self.runtimes.get(p) is held]
-        for _, held, items in sealed:
-            held.backend.write(items)
-            stats.state_writes += len(items)
-        if sealed:
-            await self._flush()
+        # what the ticks completed since produced goes out now: flags, and for the history sink the
+        # ticks' snapshots, changed verdicts and flags (at least once: if their state is lost before
+        # it is written, the ticks are computed again and this is sent again; consumers and the
+        # store are idempotent by key); acknowledged by the broker, with the exchange messages,
+        # before any state of those ticks is written
         outputs: list[Scored] = []
-        for p, rt, _ in sealed:
-            if self.runtimes.get(p) is not rt:
-                continue
-            outputs.append(rt.written())
-            done_input, done_exchange = rt.settle()
-            self._ack(TP(events_topic, p), done_input)
-            self._ack(TP(cfg.exchange_topic, p), done_exchange)
+        for p in touched:
+            held = runtimes.get(p)
+            if held is not None:
+                output = held.take_output()
+                if output.batches or output.flags or output.verdicts:
+                    outputs.append(output)
+                    self._send_outputs(output)
+        if outgoing or dead or outputs:
+            await self._flush()
         for tp, offset, _ in dead:
             self._ack(tp, [offset])
         stats.dead_letters += len(dead)
+        if started - self._state_written_at >= cfg.state_interval_s:
+            await self._write_state()
         if self.metrics is not None:
             self._batch_metrics(self.metrics, accepted, outputs)
         stats.batches += 1
         stats.last_batch_s = time.perf_counter() - started
+
+    async def _write_state(self) -> None:
+        """Write behind the state of every tick sealed since the last write, each changed key once,
+        with each partition's progress; once the broker has it, ack what it made durable."""
+        self._state_written_at = time.perf_counter()
+        sealed = [(p, rt, items) for p, rt in self.runtimes.items() if (items := rt.drain())]
+        if not sealed:
+            return
+        for _, rt, items in sealed:
+            rt.backend.write(items)
+            self.stats.state_writes += len(items)
+        await self._flush()
+        # (a partition revoked while this awaited the broker is left to its next owner)
+        for p, rt, _ in sealed:
+            if self.runtimes.get(p) is not rt:
+                continue
+            rt.written()
+            done_input, done_exchange = rt.settle()
+            self._ack(TP(self.config.events_topic, p), done_input)
+            self._ack(TP(self.config.exchange_topic, p), done_exchange)
 
     def _batch_metrics(self, metrics: Metrics, accepted: list[AnyEvent], outputs: list[Scored]) -> None:
         """Hand a batch's figures to the metrics (totals per partition; new flags and scores)."""

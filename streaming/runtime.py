@@ -256,13 +256,18 @@ class PartitionRuntime:
         items.append((self.progress_key, _progress_encoder.encode(self._sealed_progress)))
         return items
 
-    def written(self) -> Scored:
-        """The drained writes are durable: the sealed ticks count as done; their output may go."""
+    def take_output(self) -> Scored:
+        """What the ticks completed since the last call produced (flags, scores, changed verdicts):
+        it may go out at once, before the state of those ticks is written (it is produced again if
+        the state is lost before it is written)."""
+        done, self.ready = self.ready, Scored()
+        return done
+
+    def written(self) -> None:
+        """The drained writes are durable: the sealed ticks count as done."""
         self.durable_tick = self.sealed_tick
         self._durable_progress = self._sealed_progress
         self.applied_durable = self._sealed_applied
-        done, self.ready = self.ready, Scored()
-        return done
 
     def is_done(self, topic_is_input: bool, offset: int, t: float, tick: int) -> bool:
         """Whether a consumed message needs no more processing once the durable state is written."""
