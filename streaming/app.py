@@ -137,6 +137,31 @@ class TableBackend:
             for key, value in items:
                 table[key.encode()] = value
 
+    async def write_behind(self, items: list[tuple[str, bytes]]) -> list[Any]:
+        """What ``table[key] = value`` does for each item, without Faust's per-message machinery (a
+        future message, the producer buffer, a publishing task, a persisted-offset write to RocksDB
+        per message): the local store at once, the changelog partition through the producer.
+        Returns the send futures; once they are done, :meth:`persisted` records the changelog's end."""
+        shell = self.shell
+        store = shell.table.data
+        send = shell.app.producer.send
+        topic, partition = shell.changelog_topic, self.partition
+        futures = []
+        with shell.in_partition(partition):
+            for key, value in items:
+                raw = key.encode()
+                store[raw] = value
+                futures.append(await send(topic, raw, value, partition, None, None))
+        return futures
+
+    def persisted(self, futures: list[Any]) -> None:
+        """The changelog holds every write whose future is in ``futures`` (all done): tell the local
+        store how far, as Faust's own write path does after each message (recovery reads from there)."""
+        if futures:
+            offset = max(future.result().offset for future in futures)
+            store: Any = self.shell.table.data  # a Faust store (typed as a mapping)
+            store.set_persisted_offset(TP(self.shell.changelog_topic, self.partition), offset)
+
     def keys(self, prefix: str) -> Iterator[str]:
         wanted = prefix.encode()
         with self.shell.in_partition(self.partition):
@@ -193,6 +218,7 @@ class StreamShell:
             value_type=bytes,
             partitions=config.partitions,
         )
+        self.changelog_topic = self.table.changelog_topic.get_topic_name()
         self.runtimes: dict[int, PartitionRuntime] = {}
         #: per partition, what stands for "the event being processed" in Faust's table calls
         self._sources: dict[int, _Source] = {}
@@ -410,14 +436,16 @@ class StreamShell:
         sealed = [(p, rt, items) for p, rt in self.runtimes.items() if (items := rt.drain())]
         if not sealed:
             return
+        sends = []
         for _, rt, items in sealed:
-            rt.backend.write(items)
+            sends.append(await cast(TableBackend, rt.backend).write_behind(items))
             self.stats.state_writes += len(items)
         await self._flush()
         # (a partition revoked while this awaited the broker is left to its next owner)
-        for p, rt, _ in sealed:
+        for (p, rt, _), futures in zip(sealed, sends, strict=True):
             if self.runtimes.get(p) is not rt:
                 continue
+            cast(TableBackend, rt.backend).persisted(futures)
             rt.written()
             done_input, done_exchange = rt.settle()
             self._ack(TP(self.config.events_topic, p), done_input)
