@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import msgspec
@@ -44,13 +44,22 @@ from kafka.partitioner.default import murmur2
 
 from features.config import EngineConfig
 from features.dataflow import Progress
-from ingest.contract import TYPE_NAMES, ContractError, decode
+from ingest.contract import TYPE_NAMES, AnyEvent, ContractError, decode
 from ingest.deadletter import DeadLetter
 from ingest.pseudonym import Pseudonymizer
 from models.artifact import ModelArtifact
 from models.records import Flag, Verdict
-from streaming.consumer import install
-from streaming.runtime import PartitionRuntime, Scored, encode_exchange, pack_exchange, unpack_exchange
+from streaming.consumer import BatchingConsumer, Fetched, install
+from streaming.runtime import (
+    PACK_LIMIT,
+    PartitionRuntime,
+    Scored,
+    encode_exchange,
+    local_copy_key,
+    local_copy_tick,
+    pack_exchange,
+    unpack_exchange,
+)
 from streaming.sink import HistoryBatch, encode_history
 from streaming.state import Codec, TickStore
 
@@ -83,6 +92,9 @@ class WorkerConfig:
 
     #: send what each tick scored to the history topic (``--store``: the history sink writes it)
     history: bool = False
+    #: state of completed ticks is written behind at most this often (wall clock; each key changed
+    #: meanwhile once): their output goes out at once, and a crash recomputes at most this much
+    state_interval_s: float = 0.5
 
     @property
     def exchange_topic(self) -> str:
@@ -125,22 +137,36 @@ class TableBackend:
             for key, value in items:
                 table[key.encode()] = value
 
+    async def write_behind(self, items: list[tuple[str, bytes]]) -> list[Any]:
+        """What ``table[key] = value`` does for each item, without Faust's per-message machinery (a
+        future message, the producer buffer, a publishing task, a persisted-offset write to RocksDB
+        per message): the local store at once, the changelog partition through the producer.
+        Returns the send futures; once they are done, :meth:`persisted` records the changelog's end."""
+        shell = self.shell
+        store = shell.table.data
+        send = shell.app.producer.send
+        topic, partition = shell.changelog_topic, self.partition
+        futures = []
+        with shell.in_partition(partition):
+            for key, value in items:
+                raw = key.encode()
+                store[raw] = value
+                futures.append(await send(topic, raw, value, partition, None, None))
+        return futures
+
+    def persisted(self, futures: list[Any]) -> None:
+        """The changelog holds every write whose future is in ``futures`` (all done): tell the local
+        store how far, as Faust's own write path does after each message (recovery reads from there)."""
+        if futures:
+            offset = max(future.result().offset for future in futures)
+            store: Any = self.shell.table.data  # a Faust store (typed as a mapping)
+            store.set_persisted_offset(TP(self.shell.changelog_topic, self.partition), offset)
+
     def keys(self, prefix: str) -> Iterator[str]:
         wanted = prefix.encode()
         with self.shell.in_partition(self.partition):
             found = [k.decode() for k in self.shell.table.data if k.startswith(wanted)]
         return iter(found)
-
-
-@dataclass
-class _Open:
-    """A consumed message not yet done (acked once its effect is durable)."""
-
-    message: Any
-    is_input: bool
-    offset: int
-    t: float
-    tick: int
 
 
 @dataclass
@@ -152,9 +178,13 @@ class ShellStats:
     exchange_messages: int = 0
     dead_letters: int = 0
     sent: int = 0
+    #: exchange messages read back that this worker had delivered in process (not decoded)
+    local_copies: int = 0
     state_writes: int = 0
     flags: int = 0
     last_batch_s: float = 0.0
+    #: wall-clock seconds spent waiting for the broker to acknowledge what was sent
+    flush_s: float = 0.0
 
 
 class StreamShell:
@@ -188,9 +218,10 @@ class StreamShell:
             value_type=bytes,
             partitions=config.partitions,
         )
+        self.changelog_topic = self.table.changelog_topic.get_topic_name()
         self.runtimes: dict[int, PartitionRuntime] = {}
-        self.open: dict[int, list[_Open]] = {}
-        self._last_event: dict[int, Any] = {}
+        #: per partition, what stands for "the event being processed" in Faust's table calls
+        self._sources: dict[int, _Source] = {}
         self._input_paused: set[Any] = set()
         #: per partition: the input offset read up to, and when input last came (monotonic clock)
         self._read_to: dict[int, int] = {}
@@ -198,6 +229,7 @@ class StreamShell:
         self.heartbeats = 0
         self.stats = ShellStats()
         self._lock = asyncio.Lock()
+        self._state_written_at = 0.0
         self.reports = 0
         self.exchange_topic = self._exchange = app.topic(
             config.exchange_topic, key_serializer="raw", value_serializer="raw", partitions=config.partitions
@@ -214,11 +246,12 @@ class StreamShell:
     def in_partition(self, partition: int) -> _PartitionContext:
         """Faust tables pick store and changelog partition from the current event: one of ``partition``'s
         (without one, reads search every partition the worker holds)."""
-        return _PartitionContext(self._last_event.get(partition))
+        return _PartitionContext(self._sources.get(partition))
 
     def runtime(self, partition: int) -> PartitionRuntime:
         rt = self.runtimes.get(partition)
         if rt is None:
+            self._sources[partition] = _Source(_At(self.config.events_topic, partition))
             rt = PartitionRuntime(
                 partition,
                 self.config.partitions,
@@ -229,15 +262,12 @@ class StreamShell:
                 self.route,
             )
             self.runtimes[partition] = rt
-            self.open[partition] = []
         return rt
 
     def revoke(self, partitions: Sequence[int]) -> None:
         """Partitions taken away in a rebalance: forget them (their new owner starts from their progress)."""
         for p in partitions:
             self.runtimes.pop(p, None)
-            self.open.pop(p, None)
-            self._last_event.pop(p, None)
             self._read_to.pop(p, None)
             self._last_input.pop(p, None)
             if self.metrics is not None:
@@ -269,7 +299,8 @@ class StreamShell:
     async def beat(self) -> None:
         """Heartbeats for the partitions whose input has all been read and gone quiet: each is sent
         to the partition itself through the exchange topic (a log, so that after a restart the
-        partition closes its ticks where it closed them before) and takes effect when read back."""
+        partition closes its ticks where it closed them before) and takes effect when read back.
+        Also writes the state sealed since the last write, if no batch did lately."""
         async with self._lock:
             consumer = self.app.consumer
             quiet_since = time.perf_counter() - self.config.idle_after_s
@@ -293,54 +324,63 @@ class StreamShell:
             if beats:
                 self.heartbeats += len(beats)
                 await self._flush()
+            if time.perf_counter() - self._state_written_at >= self.config.state_interval_s:
+                await self._write_state()  # what the last batches sealed, when no batch came since
 
-    def _ack(self, message: Any) -> None:
-        """Mark a consumed message done: Faust commits offsets up to the acked ones."""
-        self.app.consumer.ack(message)
+    def _ack(self, tp: TP, offsets: Sequence[int]) -> None:
+        """Mark consumed offsets done: Faust commits offsets up to the acked ones."""
+        if offsets:
+            cast(BatchingConsumer, self.app.consumer).ack_offsets(tp, offsets)
 
-    async def _process(self, messages: Sequence[Any]) -> None:
+    async def _process(self, fetched: Sequence[Fetched]) -> None:
         started = time.perf_counter()
         cfg = self.config
+        events_topic = cfg.events_topic
+        stats = self.stats
         touched: dict[int, None] = {}
-        dead: list[tuple[Any, DeadLetter]] = []
-        accepted: list[tuple[Any, bytes]] = []
-        for message in messages:
-            p = message.partition
-            self._last_event[p] = _Source(message)
+        dead: list[tuple[TP, int, DeadLetter]] = []
+        accepted: list[AnyEvent] = []
+        for tp, records in fetched:
+            p = tp.partition
             rt = self.runtime(p)
             touched[p] = None
-            raw = message.value
-            if message.topic == cfg.events_topic:
-                self.stats.input_messages += 1
-                self._read_to[p] = message.offset + 1
+            if tp.topic == events_topic:
+                stats.input_messages += len(records)
+                self._read_to[p] = records[-1].offset + 1
                 self._last_input[p] = started
-                try:
-                    ev = decode(raw)
-                except ContractError as exc:
-                    dead.append((message, _dead_letter(message, str(exc))))
-                    self._invalid_kinds[exc.kind] = self._invalid_kinds.get(exc.kind, 0) + 1
+                take = rt.take_input
+                skipped: list[int] = []
+                for record in records:
+                    try:
+                        ev = decode(record.value)
+                    except ContractError as exc:
+                        dead.append((tp, record.offset, _dead_letter(tp, record, str(exc))))
+                        self._invalid_kinds[exc.kind] = self._invalid_kinds.get(exc.kind, 0) + 1
+                        continue
+                    if take(ev, record.offset):
+                        accepted.append(ev)
+                    else:
+                        skipped.append(record.offset)  # a duplicate, or applied before a restart
+                self._ack(tp, skipped)
+                continue
+            stats.exchange_messages += len(records)
+            token = rt.token
+            for record in records:
+                tick = local_copy_tick(record.key, token)
+                if tick is not None:
+                    rt.take_local_copy(tick, record.offset)  # delivered in process when it was sent
+                    stats.local_copies += 1
                     continue
-                if rt.offer(ev, message.offset):
-                    self.open[p].append(_Open(message, True, message.offset, ev.ts.timestamp(), 0))
-                    accepted.append((ev, raw))
-                else:
-                    self._ack(message)  # a duplicate, or applied before a restart
-            else:
-                self.stats.exchange_messages += 1
                 try:
-                    exchanged = unpack_exchange(raw)
+                    exchanged = unpack_exchange(record.value)
                 except (ValueError, TypeError, msgspec.MsgspecError) as exc:
-                    logger.error("undecodable exchange message at %s/%d: %s", message.topic, message.offset, exc)
-                    self._ack(message)
+                    logger.error("undecodable exchange message at %s/%d: %s", tp.topic, record.offset, exc)
+                    self._ack(tp, [record.offset])
                     continue
-                for one in exchanged:
-                    rt.deliver(one)
-                # done once the latest tick it carries is durable
-                latest = max(one.tick for one in exchanged)
-                self.open[p].append(_Open(message, False, message.offset, 0.0, latest))
+                rt.take_exchange(exchanged, record.offset)
         # step every partition touched; what they send goes to Kafka (where a partition's next owner
         # reads it after a rebalance or crash) and, for partitions this worker holds, straight to
-        # them too (the copy read later from Kafka is dropped as already seen)
+        # them too (their copy read later from Kafka is recognised by its key and not decoded)
         outgoing: dict[int, list[Any]] = {}
         runtimes = self.runtimes
         queue = list(touched)
@@ -354,63 +394,68 @@ class StreamShell:
                     if dest not in touched:
                         touched[dest] = None
                     queue.append(dest)
-        sends = [
-            self._exchange.send_soon(partition=dest, key=None, value=packed)
-            for dest, messages in outgoing.items()
-            for packed in pack_exchange(messages)
-        ]
-        self.stats.sent += sum(len(m) for m in outgoing.values())
-        for _event, letter in dead:
+        send = self._exchange.send_soon
+        for dest, messages in outgoing.items():
+            local = runtimes.get(dest)
+            for i in range(0, len(messages), PACK_LIMIT):
+                part = messages[i : i + PACK_LIMIT]
+                key = None if local is None else local_copy_key(local.token, max(m.tick for m in part))
+                send(partition=dest, key=key, value=pack_exchange(part)[0])
+            stats.sent += len(messages)
+        for _tp, _offset, letter in dead:
             self._dead.send_soon(key=None, value=json.dumps(_letter_json(letter)).encode())
-        if sends or dead:
-            await self._flush()
-        # what completed ticks produced goes out first: flags, and for the history sink the tick's
-        # snapshots, changed verdicts and flags (at least once: a crash before the state below is
-        # written recomputes and resends them; consumers and the store are idempotent by key)
-        sealed: list[tuple[int, PartitionRuntime, list[tuple[str, bytes]]]] = []
-        for p in touched:
-            held = self.runtimes.get(p)
-            if held is None:
-                continue
-            items = held.drain()
-            if items:
-                sealed.append((p, held, items))
-        for _, held, _ in sealed:
-            self._send_outputs(held.ready)
-        if sealed:
-            await self._flush()
-        # then the state of those ticks and the progress, written behind; flushed before anything is
-        # acked (a partition revoked while this batch awaited the broker is left to its next owner)
-        sealed = [(p, held, items) for p, held, items in sealed if self.runtimes.get(p) is held]
-        for _, held, items in sealed:
-            held.backend.write(items)
-            self.stats.state_writes += len(items)
-        if sealed:
-            await self._flush()
-        done = [(p, rt) for p, rt, _ in sealed if self.runtimes.get(p) is rt]
+        # what the ticks completed since produced goes out now: flags, and for the history sink the
+        # ticks' snapshots, changed verdicts and flags (at least once: if their state is lost before
+        # it is written, the ticks are computed again and this is sent again; consumers and the
+        # store are idempotent by key); acknowledged by the broker, with the exchange messages,
+        # before any state of those ticks is written
         outputs: list[Scored] = []
-        for p, rt in done:
-            outputs.append(rt.written())
-            still = []
-            for item in self.open[p]:
-                if rt.is_done(item.is_input, item.offset, item.t, item.tick):
-                    self._ack(item.message)
-                else:
-                    still.append(item)
-            self.open[p] = still
-        for message, _ in dead:
-            self._ack(message)
-        self.stats.dead_letters += len(dead)
+        for p in touched:
+            held = runtimes.get(p)
+            if held is not None:
+                output = held.take_output()
+                if output.batches or output.flags or output.verdicts:
+                    outputs.append(output)
+                    self._send_outputs(output)
+        if outgoing or dead or outputs:
+            await self._flush()
+        for tp, offset, _ in dead:
+            self._ack(tp, [offset])
+        stats.dead_letters += len(dead)
+        if started - self._state_written_at >= cfg.state_interval_s:
+            await self._write_state()
         if self.metrics is not None:
             self._batch_metrics(self.metrics, accepted, outputs)
-        self.stats.batches += 1
-        self.stats.last_batch_s = time.perf_counter() - started
+        stats.batches += 1
+        stats.last_batch_s = time.perf_counter() - started
 
-    def _batch_metrics(self, metrics: Metrics, accepted: list[tuple[Any, bytes]], outputs: list[Scored]) -> None:
+    async def _write_state(self) -> None:
+        """Write behind the state of every tick sealed since the last write, each changed key once,
+        with each partition's progress; once the broker has it, ack what it made durable."""
+        self._state_written_at = time.perf_counter()
+        sealed = [(p, rt, items) for p, rt in self.runtimes.items() if (items := rt.drain())]
+        if not sealed:
+            return
+        sends = []
+        for _, rt, items in sealed:
+            sends.append(await cast(TableBackend, rt.backend).write_behind(items))
+            self.stats.state_writes += len(items)
+        await self._flush()
+        # (a partition revoked while this awaited the broker is left to its next owner)
+        for (p, rt, _), futures in zip(sealed, sends, strict=True):
+            if self.runtimes.get(p) is not rt:
+                continue
+            cast(TableBackend, rt.backend).persisted(futures)
+            rt.written()
+            done_input, done_exchange = rt.settle()
+            self._ack(TP(self.config.events_topic, p), done_input)
+            self._ack(TP(self.config.exchange_topic, p), done_exchange)
+
+    def _batch_metrics(self, metrics: Metrics, accepted: list[AnyEvent], outputs: list[Scored]) -> None:
         """Hand a batch's figures to the metrics (totals per partition; new flags and scores)."""
         counts = self._event_counts
         newest: dict[str, float] = {}
-        for ev, _ in accepted:
+        for ev in accepted:
             key = (ev.site, ev.__class__)
             counts[key] = counts.get(key, 0) + 1
             t = ev.ts.timestamp()
@@ -448,10 +493,12 @@ class StreamShell:
     async def _flush(self) -> None:
         """Wait until everything sent so far is acknowledged by the broker (Faust's own flush gives
         up on its buffer after 0.1 s without a send)."""
+        started = time.perf_counter()
         producer = self.app.producer
         while producer.buffer.size:
             await producer.buffer.flush()
         await producer.flush()
+        self.stats.flush_s += time.perf_counter() - started
 
     def _send_outputs(self, scored: Scored) -> None:
         """A sealed tick's new flags to the flags topic and, when the worker keeps a history, what
@@ -478,6 +525,9 @@ class StreamShell:
                 "durable_tick": rt.durable_tick,
                 "pending_events": rt.partition.pending_events,
                 "applied": rt.partition.stats.applied,
+                # events applied through the durable tick, by every runtime the partition has had:
+                # each input event once, whatever crashed or moved
+                "applied_durable": rt.applied_durable,
             }
             for rt in self.runtimes.values()
         }
@@ -506,11 +556,19 @@ class StreamShell:
         return out
 
 
+class _At:
+    """Where a message came from: all Faust's tables read of the message being processed."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+
+
 class _Source:
     """Stands for the event being processed in Faust's context variable: tables take the changelog
     partition (and the topic they check) from its ``message``."""
 
-    def __init__(self, message: Any) -> None:
+    def __init__(self, message: _At) -> None:
         self.message = message
 
 
@@ -526,11 +584,10 @@ class _PartitionContext:
         _current_event.reset(self.token)
 
 
-def _dead_letter(message: Any, reason: str) -> DeadLetter:
-    raw = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
-    return DeadLetter(
-        f"{message.topic}/{message.partition}", message.offset, reason, raw.decode("utf-8", errors="backslashreplace")
-    )
+def _dead_letter(tp: TP, record: Any, reason: str) -> DeadLetter:
+    raw = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
+    text = raw.decode("utf-8", errors="backslashreplace")
+    return DeadLetter(f"{tp.topic}/{tp.partition}", record.offset, reason, text)
 
 
 def _letter_json(letter: DeadLetter) -> dict[str, Any]:
@@ -601,10 +658,13 @@ def build_app(
             return
         stats = shell.stats
         ticks = {rt.index: rt.partition.completed for rt in shell.runtimes.values()}
+        consumer = app.consumer
         logger.info(
-            "batches %d, input %d, exchange %d, sent %d, dead letters %d, flags %d; completed ticks %s",
+            "batches %d, input %d, exchange %d, sent %d, dead letters %d, flags %d; completed ticks %s; "
+            "seconds waiting for fetches %.1f, in batches %.1f, of which for the broker's acks %.1f",
             stats.batches, stats.input_messages, stats.exchange_messages, stats.sent,
-            stats.dead_letters, stats.flags, ticks,
+            stats.dead_letters, stats.flags, ticks, getattr(consumer, "fetch_wait_s", 0.0),
+            getattr(consumer, "handler_s", 0.0), stats.flush_s,
         )  # fmt: skip
 
     # The agents declare what the worker consumes: Faust subscribes to their topics and assigns

@@ -124,6 +124,33 @@ def completed(workers: list[Worker]) -> dict[str, int]:
     return ticks
 
 
+def applied_durable(workers: list[Worker]) -> dict[str, int]:
+    """Input events in each partition's durable state, from the worker holding it furthest along."""
+    best: dict[str, tuple[int, int]] = {}
+    for worker in workers:
+        status = worker.status()
+        for p, info in (status or {}).get("partitions", {}).items():  # type: ignore[union-attr]
+            if info["durable_tick"] is not None and info["durable_tick"] >= best.get(p, (-1, 0))[0]:
+                best[p] = (info["durable_tick"], info["applied_durable"])
+    return {p: applied for p, (_, applied) in best.items()}
+
+
+def applied_once(events: Path) -> int:
+    """How many events of the file a worker applies once its last real tick is durable: each
+    ``event_id`` once, the closing events (in a tick that never closes) and invalid lines aside."""
+    from ingest.contract import ContractError, decode
+
+    ids = set()
+    for line in events.read_bytes().splitlines():
+        try:
+            event_id = decode(line).event_id
+        except ContractError:
+            continue
+        if not event_id.startswith("closing-"):
+            ids.add(event_id)
+    return len(ids)
+
+
 def wait_for_tick(workers: list[Worker], tick: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -5,6 +5,11 @@ what it sends is appended to the other partitions' exchange logs; state goes to 
 survives a "crash" (the runtime is thrown away and built again from the backend, reading its logs
 again from the lowest offset not yet done, as a restarted worker does from committed offsets).
 The verdicts must be exactly those of the embedded runner over the same events.
+
+With ``in_process``, every partition stands in one worker: what a partition sends is also handed
+to its receiver at once, and the copy in the log carries the receiver runtime's key, so that the
+receiver takes it without decoding (a receiver started again after a crash has another key, and
+decodes the copies the one before it got in process).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -25,7 +31,14 @@ from ingest.reader import EventReader
 from models.artifact import ModelArtifact
 from models.detector import Detector
 from models.records import Verdict
-from streaming.runtime import PartitionRuntime, decode_exchange, encode_exchange
+from streaming.runtime import (
+    PartitionRuntime,
+    encode_exchange,
+    local_copy_key,
+    local_copy_tick,
+    pack_exchange,
+    unpack_exchange,
+)
 from streaming.state import DictBackend
 from tests.conftest import KEY, SmallWorld
 
@@ -41,18 +54,22 @@ def embedded_verdicts(events: list[AnyEvent], model: ModelArtifact, config: Engi
     return dict(detector.verdicts)
 
 
+def applied_once(events: list[AnyEvent]) -> int:
+    """How many of ``events`` a partition applies (a repeated ``event_id`` once)."""
+    return len({ev.event_id for ev in events})
+
+
 @dataclass
 class LogPartition:
     """One partition's two logs, its read positions and which offsets are done."""
 
     inputs: list[AnyEvent] = field(default_factory=list)
-    exchange: list[bytes] = field(default_factory=list)
+    #: (key, value) as on the exchange topic
+    exchange: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     read_in: int = 0
     read_ex: int = 0
     done_in: set[int] = field(default_factory=set)
     done_ex: set[int] = field(default_factory=set)
-    #: offsets read but not yet done: (is input, offset, event time, tick)
-    open: list[tuple[bool, int, float, int]] = field(default_factory=list)
 
     def committed(self, done: set[int], upto: int) -> int:
         offset = 0
@@ -65,12 +82,21 @@ class LogCluster:
     """Partitions of the stream over in-memory logs, with crashes on demand."""
 
     def __init__(
-        self, events: list[AnyEvent], partitions: int, model: ModelArtifact, config: EngineConfig, live: bool = False
+        self,
+        events: list[AnyEvent],
+        partitions: int,
+        model: ModelArtifact,
+        config: EngineConfig,
+        live: bool = False,
+        in_process: bool = False,
     ) -> None:
         #: ``live``: a stream without end of input, where a partition that has read all its input
         #: sends itself heartbeats (through its exchange log) as a worker does when it goes quiet
         self.live = live
+        self.in_process = in_process
         self.heartbeats = 0
+        #: exchange messages taken without decoding (copies of what was handed over in process)
+        self.local_copies = 0
         self.n = partitions
         self.model, self.config = model, config
         self.route = stable_route(partitions)
@@ -88,46 +114,51 @@ class LogCluster:
         log = self.logs[p]
         log.read_in = log.committed(log.done_in, log.read_in)
         log.read_ex = log.committed(log.done_ex, log.read_ex)
-        log.open = []
         self.runtimes[p] = self._runtime(p)
 
     def poll(self, p: int, n: int) -> None:
         """``p`` reads up to ``n`` messages of each log, steps, sends, writes its state, acks."""
         log, rt = self.logs[p], self.runtimes[p]
         for offset in range(log.read_in, min(log.read_in + n, len(log.inputs))):
-            ev = log.inputs[offset]
-            if rt.offer(ev, offset):
-                log.open.append((True, offset, ev.ts.timestamp(), 0))
-            else:
+            if not rt.take_input(log.inputs[offset], offset):
                 log.done_in.add(offset)
             log.read_in = offset + 1
         for offset in range(log.read_ex, min(log.read_ex + n, len(log.exchange))):
-            message = decode_exchange(log.exchange[offset])
-            rt.deliver(message)
-            log.open.append((False, offset, 0.0, message.tick))
+            key, value = log.exchange[offset]
+            tick = local_copy_tick(key, rt.token)
+            if tick is None:
+                rt.take_exchange(unpack_exchange(value), offset)
+            else:
+                rt.take_local_copy(tick, offset)
+                self.local_copies += 1
             log.read_ex = offset + 1
         if log.read_in == len(log.inputs):
             if self.live:
                 rt.partition.input_read_to(len(log.inputs))
                 beat = rt.partition.heartbeat()
                 if beat is not None:
-                    log.exchange.append(encode_exchange(beat))
+                    log.exchange.append((None, encode_exchange(beat)))
                     self.heartbeats += 1
             else:
                 rt.partition.end_input()
+        outgoing: dict[int, list[Any]] = {}
         for dest, message in rt.step():
-            self.logs[dest].exchange.append(encode_exchange(message))
+            outgoing.setdefault(dest, []).append(message)
+        for dest, messages in outgoing.items():
+            key = None
+            if self.in_process:
+                receiver = self.runtimes[dest]
+                for message in messages:
+                    receiver.deliver(message)
+                key = local_copy_key(receiver.token, max(m.tick for m in messages))
+            self.logs[dest].exchange += [(key, value) for value in pack_exchange(messages)]
         items = rt.drain()
         if items:
             self.backends[p].write(items)
             rt.written()
-        still = []
-        for is_input, offset, t, tick in log.open:
-            if rt.is_done(is_input, offset, t, tick):
-                (log.done_in if is_input else log.done_ex).add(offset)
-            else:
-                still.append((is_input, offset, t, tick))
-        log.open = still
+            done_in, done_ex = rt.settle()
+            log.done_in.update(done_in)
+            log.done_ex.update(done_ex)
 
     def run(self, rng: random.Random, crashes: int = 0, max_polls: int = 200_000) -> None:
         """Poll random partitions, crashing some, until every partition has finished."""
@@ -151,6 +182,10 @@ class LogCluster:
             if done():
                 return True
         return False
+
+    def applied_durable(self) -> int:
+        """Input events in the partitions' durable state (every runtime each has had)."""
+        return sum(rt.applied_durable for rt in self.runtimes)
 
     def verdicts(self) -> dict[str, Verdict]:
         out: dict[str, Verdict] = {}
@@ -187,17 +222,27 @@ def test_partitions_over_logs_reach_the_embedded_verdicts(
     cluster = LogCluster(world_events, 3, small_world.model, CONFIG)
     cluster.run(random.Random(5))
     assert_same_verdicts(cluster.verdicts(), want)
+    assert (
+        cluster.applied_durable()
+        == sum(rt.partition.stats.applied for rt in cluster.runtimes)
+        == applied_once(world_events)
+    )
 
 
+@pytest.mark.parametrize("in_process", [False, True], ids=["workers", "one-worker"])
 def test_crashed_partitions_start_again_and_count_nothing_twice(
-    small_world: SmallWorld, world_events: list[AnyEvent]
+    small_world: SmallWorld, world_events: list[AnyEvent], in_process: bool
 ) -> None:
     want = embedded_verdicts(world_events, small_world.model, CONFIG)
-    cluster = LogCluster(world_events, 3, small_world.model, CONFIG)
+    cluster = LogCluster(world_events, 3, small_world.model, CONFIG, in_process=in_process)
     cluster.run(random.Random(11), crashes=6)
     assert_same_verdicts(cluster.verdicts(), want)
     applied = sum(rt.partition.stats.applied for rt in cluster.runtimes)
     assert applied <= len(world_events)  # the restarted ones applied only what was not yet durable
+    # and the durable state holds every event exactly once
+    assert cluster.applied_durable() == applied_once(world_events)
+    if in_process:
+        assert cluster.local_copies > 0
 
 
 def _released(slot: str, at: datetime) -> AnyEvent:

@@ -24,6 +24,8 @@ from tests.stream_support import (
     PARTITIONS,
     Worker,
     _env,
+    applied_durable,
+    applied_once,
     completed,
     last_tick,
     read_verdicts,
@@ -92,16 +94,80 @@ def test_two_workers_reach_detects_verdicts_and_a_killed_one_starts_again(
         else:
             raise AssertionError(f"no progress 90 s after the restart: {completed(workers)}\n{first.tail()}")
         wait_for_tick(workers, target, timeout=300)
+        applied = applied_durable(workers)
     finally:
         for worker in workers:  # both at once: neither takes over the other's partitions on the way out
             if worker.process is not None and worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
         for worker in workers:
             worker.stop()
+    # every event is in the durable state once: none lost, none counted twice across the kill
+    assert sum(applied.values()) == applied_once(events), applied
     got: dict[str, dict[str, object]] = {}
     for worker in workers:
         if worker.verdicts_file.exists():
             got.update(read_verdicts(worker.verdicts_file))
+    want = read_verdicts(detect_out)
+    assert sum(bool(v["flagged"]) for v in want.values()) > 0
+    assert_same(got, want)
+
+
+def _halves(events: Path, root: Path) -> tuple[Path, Path]:
+    """The stream cut in two files at its middle line (the closing events end the second)."""
+    lines = events.read_bytes().splitlines()
+    first, second = root / "first.jsonl", root / "second.jsonl"
+    first.write_bytes(b"\n".join(lines[: len(lines) // 2]) + b"\n")
+    second.write_bytes(b"\n".join(lines[len(lines) // 2 :]) + b"\n")
+    return first, second
+
+
+def _held(worker: Worker) -> set[str]:
+    return set((worker.status() or {}).get("partitions", {}))  # type: ignore[arg-type]
+
+
+def test_a_worker_joining_mid_stream_takes_partitions_and_the_verdicts_stay_detects(
+    kafka_broker: KafkaBroker, small_world: SmallWorld, stream_world: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """One worker holds every partition and has processed half the stream; a second joins the group
+    while the rest is produced: the partitions are split between them, and together they reach
+    ``detect``'s verdicts, with every event in the durable state exactly once."""
+    events, detect_out = stream_world
+    topic = "booking-events-join"
+    first_half, second_half = _halves(events, tmp_path)
+    _produce(kafka_broker, first_half, topic)
+    first = Worker(tmp_path, "w1", kafka_broker, small_world.model_dir, "sg-join")
+    joiner = Worker(tmp_path, "w2", kafka_broker, small_world.model_dir, "sg-join")
+    workers = [first, joiner]
+    for worker in workers:
+        worker.args += ["--events-topic", topic]
+    try:
+        first.start()
+        wait_for_tick([first], last_tick(first_half) - 20, timeout=240)
+        assert len(_held(first)) == PARTITIONS
+        joiner.start()
+        deadline = time.monotonic() + 90
+        while not _held(joiner) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        _produce(kafka_broker, second_half, topic)  # while the group settles
+        while time.monotonic() < deadline and not (_held(joiner) and len(_held(first)) < PARTITIONS):
+            time.sleep(0.2)
+        assert _held(joiner), "the joining worker got no partition:\n" + joiner.tail()
+        assert len(_held(first)) < PARTITIONS, "the first worker kept every partition:\n" + first.tail()
+        wait_for_tick(workers, last_tick(events), timeout=300)
+        held = {worker.dir.name: sorted(_held(worker)) for worker in workers}
+        applied = applied_durable(workers)
+    finally:
+        for worker in workers:  # both at once: neither takes over the other's partitions on the way out
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.stop()
+    assert sorted(held["w1"] + held["w2"]) == [str(p) for p in range(PARTITIONS)], held
+    # every event is in the durable state once: none lost, none counted twice across the rebalance
+    assert sum(applied.values()) == applied_once(events), applied
+    got: dict[str, dict[str, object]] = {}
+    for worker in workers:
+        got.update(read_verdicts(worker.verdicts_file))
     want = read_verdicts(detect_out)
     assert sum(bool(v["flagged"]) for v in want.values()) > 0
     assert_same(got, want)
@@ -148,8 +214,10 @@ def test_a_broker_restart_and_a_malformed_message_leave_the_verdicts_as_detects(
         wait_for_tick([worker], target - 600, timeout=240)
         kafka_broker.restart()  # the worker reconnects by itself
         wait_for_tick([worker], target, timeout=300)
+        applied = applied_durable([worker])
     finally:
         worker.stop()
+    assert sum(applied.values()) == applied_once(broken), applied
     assert_same(read_verdicts(worker.verdicts_file), read_verdicts(detect_out))
     letters = [json.loads(value) for _, value in _read_topic(kafka_broker, "booking-events-dead-letter")]
     mine = [letter for letter in letters if "broken-1" in letter["raw"]]

@@ -139,6 +139,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             out.write_text("".join(json.dumps(v.contract_dict()) + "\n" for v in verdicts))
             logger.info("wrote %d verdicts to %s", len(verdicts), out)
 
+    from slotguard.runner import tune_garbage_collector
+
+    tune_garbage_collector()  # the state caches are large and acyclic, as in detect
     try:
         worker.execute_from_commandline()
     finally:
