@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from itertools import pairwise
 from typing import Any, Final
@@ -845,13 +845,9 @@ class Store:
         pairs: dict[tuple[str, str], int] = defaultdict(int)
         for rows in per_slot.values():
             rows.sort()
-            for i, (t_cancel, kind, giver) in enumerate(rows):
-                if kind != "booking_cancelled":
-                    continue
-                for t_book, kind2, taker in rows[i + 1 :]:
-                    if t_book - t_cancel > window_ms:
-                        break
-                    if kind2 == "booking_created" and taker != giver and (giver in inside or taker in inside):
+            for _t_cancel, giver, rebookings in _rebookings(rows, window_ms):
+                for _t_book, taker in rebookings:
+                    if giver in inside or taker in inside:
                         pairs[(giver, taker)] += 1
         return pairs
 
@@ -1203,6 +1199,24 @@ def _handoffs(
     return summarise(out), summarise(into)
 
 
+def _rebookings(
+    rows: Sequence[tuple[int, str, str]], window_ms: int
+) -> Iterator[tuple[int, str, Iterator[tuple[int, str]]]]:
+    """For each cancellation in a slot's time-sorted ``(ts_ms, type, account)`` rows: its time, who
+    cancelled, and the bookings of the slot by other accounts within ``window_ms`` after it, in order."""
+
+    def after(i: int, t_cancel: int, giver: str) -> Iterator[tuple[int, str]]:
+        for t_book, kind, taker in rows[i + 1 :]:
+            if t_book - t_cancel > window_ms:
+                return
+            if kind == "booking_created" and taker != giver:
+                yield t_book, taker
+
+    for i, (t_cancel, kind, giver) in enumerate(rows):
+        if kind == "booking_cancelled":
+            yield t_cancel, giver, after(i, t_cancel, giver)
+
+
 def _chains(
     account_id: str, per_slot: Mapping[str, list[tuple[int, str, str]]], window_ms: int, limit: int = 50
 ) -> list[dict[str, Any]]:
@@ -1211,23 +1225,18 @@ def _chains(
     chains: list[dict[str, Any]] = []
     for slot, rows in sorted(per_slot.items()):
         hops: list[dict[str, Any]] = []
-        for i, (t_cancel, kind, giver) in enumerate(rows):
-            if kind != "booking_cancelled":
-                continue
-            for t_book, kind2, taker in rows[i + 1 :]:
-                if t_book - t_cancel > window_ms:
-                    break
-                if kind2 == "booking_created" and taker != giver:
-                    hops.append(
-                        {
-                            "from": giver,
-                            "cancelled_at": iso(t_cancel),
-                            "to": taker,
-                            "booked_at": iso(t_book),
-                            "gap_s": (t_book - t_cancel) / 1000,
-                        }
-                    )
-                    break
+        for t_cancel, giver, rebookings in _rebookings(rows, window_ms):
+            for t_book, taker in rebookings:  # the first rebooking is the hop
+                hops.append(
+                    {
+                        "from": giver,
+                        "cancelled_at": iso(t_cancel),
+                        "to": taker,
+                        "booked_at": iso(t_book),
+                        "gap_s": (t_book - t_cancel) / 1000,
+                    }
+                )
+                break
         if any(account_id in (h["from"], h["to"]) for h in hops):
             chains.append({"slot_id": slot, "hops": hops})
     chains.sort(key=lambda c: str(c["hops"][0]["cancelled_at"]))
