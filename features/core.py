@@ -147,10 +147,6 @@ class FeatureCore:
             "cohort": stores.cohorts,
             "watcher": stores.watchers,
         }
-        #: set by ``_search`` when a search opens a run showing free slots (the board hears of it)
-        self._hit_opened = False
-        #: set by ``_settle`` when a booking turns out to be the account's own and unsearched: its board
-        self._unsearched_board: str | None = None
 
     # ------------------------------------------------------------------ account-keyed step
     def account_event(self, ev: AnyEvent, t: float) -> AccountUpdate | None:
@@ -261,7 +257,6 @@ class FeatureCore:
                 st.prev_hit_t = st.last_hit_t
                 st.last_hit_t = t
                 st.hit_open = True
-                self._hit_opened = True
         else:
             st.hit_open = False
         last = st.last_search_t
@@ -338,8 +333,9 @@ class FeatureCore:
         if len(unsettled) > MAX_OPEN_BOOKINGS:
             del unsettled[0]
 
-    def _settle(self, st: AccountState, slot_id: str, own: bool) -> None:
-        """Count the booking of ``slot_id`` as the account's own pick (``own``), or as a received handoff.
+    def _settle(self, st: AccountState, slot_id: str, own: bool) -> str | None:
+        """Count the booking of ``slot_id`` as the account's own pick (``own``), or as a received handoff;
+        return the board (``site/service``) of an own booking made without a search, else None.
 
         The booking's pick time waits in ``unsettled`` (not in the open booking, which may already be
         cancelled or attended when the slot step's fact arrives).
@@ -360,8 +356,9 @@ class FeatureCore:
                         st.instant_picks += 1
                 if unsearched:
                     st.unsearched_bookings += 1
-                    self._unsearched_board = f"{st.site}/{service}"
-            return
+                    return f"{st.site}/{service}"
+            return None
+        return None
 
     def prune_open(self, st: AccountState, now: float) -> None:
         """Forget open bookings whose appointment passed long ago without an outcome."""
@@ -371,9 +368,10 @@ class FeatureCore:
             del st.open[bid]
 
     # ------------------------------------------------------------------ fact folding
-    def apply_fact(self, fact: AnyFact) -> tuple[str, bool]:
-        """Fold a fact into its account; return the account id (now dirty) and whether the
-        account has just become a holder (its link entities must then hear of it)."""
+    def apply_fact(self, fact: AnyFact) -> tuple[str, bool, str | None]:
+        """Fold a fact into its account; return the account id (now dirty), whether the account has
+        just become a holder (its link entities must then hear of it), and the board of a booking
+        the fact showed to be the account's own and unsearched (the board must hear of it)."""
         accounts = self.stores.accounts
         account_id = fact.account_id
         st = accounts.get(account_id)
@@ -381,6 +379,7 @@ class FeatureCore:
             st = AccountState(last_t=fact.t)
         elif fact.t > st.last_t:
             st.last_t = fact.t
+        board = None
         if type(fact) is BookingTimed:
             if fact.reaction_s >= 0.0:
                 st.timed_bookings += 1
@@ -390,7 +389,7 @@ class FeatureCore:
                     del reactions[0]
                 if fact.reaction_s <= self.params.fast_booking_s:
                     st.fast_bookings += 1
-            self._settle(st, fact.slot_id, own=True)
+            board = self._settle(st, fact.slot_id, own=True)
         elif type(fact) is HandoffOut:
             if fact.slot_id in st.late_cancel_slots:
                 # the slot given back went straight to another account: one handoff, not also an unused hold
@@ -415,7 +414,7 @@ class FeatureCore:
         if became_holder:
             st.holder = True
         accounts[account_id] = st
-        return account_id, became_holder
+        return account_id, became_holder, board
 
     # ------------------------------------------------------------------ slot-keyed step
     def slot_step(self, work: SlotWork, t: float) -> list[AnyMessage]:
@@ -594,12 +593,13 @@ class FeatureCore:
     # ------------------------------------------------------------------ the three entry points
     def account_step(self, ev: AnyEvent, t: float, dirty: DirtyMarker) -> list[AnyWork] | None:
         """Fold an event into its account; return the work it means for entity steps (None: none)."""
-        self._hit_opened = False
-        update = self.account_event(ev, t)
         kind = type(ev)
         hit: BoardWork | None = None
-        if self._hit_opened:
-            hit = BoardWork(f"{ev.site}/{ev.service}", "hit", ev.account_id)  # type: ignore[union-attr, arg-type]
+        if kind is SlotSearch and ev.results > 0:  # type: ignore[union-attr]
+            before = self.stores.accounts.get(ev.account_id)  # type: ignore[arg-type]
+            if before is None or not before.hit_open:  # the search opens a run showing free slots
+                hit = BoardWork(f"{ev.site}/{ev.service}", "hit", ev.account_id)  # type: ignore[union-attr, arg-type]
+        update = self.account_event(ev, t)
         if update is QUIET and (kind is SlotSearch or kind is Login):
             # most events: a search or login that changed nothing anyone else must hear of
             return [hit] if hit is not None else None
@@ -641,15 +641,12 @@ class FeatureCore:
     def fact_step(self, fact: AnyFact, dirty: DirtyMarker) -> list[AnyWork]:
         """Fold a fact into its account; an account that just became a holder is announced to
         everything it shares."""
-        self._unsearched_board = None
-        account_id, became_holder = self.apply_fact(fact)
+        account_id, became_holder, board = self.apply_fact(fact)
         dirty.add(account_id)
-        board = self._unsearched_board
         works: list[AnyWork] = []
         if became_holder:
             works += [LinkWork(kind, key, account_id, True) for kind, key in self.holder_links(account_id)]  # type: ignore[arg-type]
         if board is not None:
-            self._unsearched_board = None
             works.append(BoardWork(board, "unsearched", account_id, self.stores.accounts[account_id].holder))
         return works
 

@@ -572,6 +572,6 @@ def test_a_flagged_sellers_fact_names_the_seller_to_its_buyer() -> None:
     from features.facts import SellerFlagged
 
     feed = Feed()
-    account, became_holder = feed.core.apply_fact(SellerFlagged("buyer", 100.0, "seller", "s1"))
+    account, became_holder, _board = feed.core.apply_fact(SellerFlagged("buyer", 100.0, "seller", "s1"))
     assert account == "buyer" and not became_holder
     assert feed.state("buyer").flagged_sellers == ["seller"]
