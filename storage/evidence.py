@@ -74,6 +74,13 @@ REASON_KINDS: Final[tuple[ReasonKind, ...]] = (
         "booking slots found by others",
     ),
     ReasonKind(
+        "split_roles",
+        "split_roles",
+        r"^(one of [0-9]+ accounts around watcher account|shares no watcher)",
+        ("booking_created", "slot_search"),
+        "booking what a watcher found",
+    ),
+    ReasonKind(
         "unused",
         "outcome",
         r"appointments with a known fate left unused",
@@ -184,7 +191,9 @@ def _parse_minute(text: str) -> int:
 # Only ClickHouse 18.16's SQL: no window functions, no joins; arrays and -If aggregates.
 
 #: the kinds related in Python, from the rows the query returns
-_RELATED: Final = frozenset({"speed", "dexterity", "unsearched", "unused", "applicant_change", "identity"})
+_RELATED: Final = frozenset(
+    {"speed", "dexterity", "unsearched", "split_roles", "unused", "applicant_change", "identity"}
+)
 #: the columns of a related row, in this order (slot start 0 when absent)
 _RELATED_COLUMNS: Final = ("ts_ms", "event_id", "type", "slot_id", "booking_id", "applicant_id", "slot_start_ms")
 _RELATED_TYPES: Final = ("booking_created", "booking_cancelled", "booking_no_show", "booking_modified")
@@ -327,7 +336,7 @@ def plan(reasons: Sequence[str], account_id: str, linked: Mapping[str, Any]) -> 
         conditions=tuple(conditions),
         churn="address_churn" in names,
         related=bool(names & _RELATED),
-        searches=bool(names & {"dexterity", "unsearched"}),
+        searches=bool(names & {"dexterity", "unsearched", "split_roles"}),
         shared_applicants="identity" in names,
     )
 
@@ -414,8 +423,9 @@ def _relate(name: str, parts: _Parts, releases: Mapping[str, Sequence[int]]) -> 
             if k >= 0 and b[0] - search_ts[k] <= PARAMS.instant_pick_s * 1000 * 4:
                 picked += [(search_ts[k], str(searches[k][1]), "slot_search"), event(b)]
         return picked
-    if name == "unsearched":
-        # bookings with no search of the account's own in the half hour before
+    if name in ("unsearched", "split_roles"):
+        # bookings with no search of the account's own in the half hour before (for split roles: the
+        # bookings traced to a watcher; a watcher that never books has none of its own to show)
         before = PARAMS.search_before_booking_s * 1000
         return [event(b) for b in bookings if bisect_left(search_ts, b[0] - before) == bisect_right(search_ts, b[0])]
     if name == "unused":

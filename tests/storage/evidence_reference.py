@@ -165,7 +165,7 @@ def _pick(
             if k >= 0 and ts[i] - search_ts[k] <= PARAMS.instant_pick_s * 1000 * 4:
                 picked.extend((searches[k], i))
         return sorted(set(picked))
-    if name == "unsearched":
+    if name in ("unsearched", "split_roles"):
         before = PARAMS.search_before_booking_s * 1000
         return [i for i in bookings if bisect_left(search_ts, ts[i] - before) == bisect_right(search_ts, ts[i])]
     if name == "unused":
